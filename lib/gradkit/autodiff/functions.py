@@ -200,9 +200,9 @@ class Function:
             raise wrapped from error
         record = is_grad_enabled() and any(ctx.needs_input_grad)
         # Every input is a Tensor (tensor.py wraps constants), so the output is
-        # built with the inputs' class; functions.py never imports tensor.py,
-        # which keeps the two modules free of an import cycle.
-        return type(inputs[0])._from_op(data, ctx if record else None)
+        # built through the first input's ``_from_op``; functions.py never
+        # imports tensor.py, which keeps the two modules free of an import cycle.
+        return inputs[0]._from_op(data, ctx if record else None)
 
 
 # --------------------------------------------------------------------------

@@ -83,10 +83,14 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx = None  # the Context of the op that made this; None for leaves
 
-    @classmethod
-    def _from_op(cls, data: np.ndarray, ctx) -> Tensor:
-        """Build an op's output without re-validating (the fast internal path)."""
-        out = cls.__new__(cls)
+    @staticmethod
+    def _from_op(data: np.ndarray, ctx) -> Tensor:
+        """Build an op's output without re-validating (the fast internal path).
+
+        Always a plain ``Tensor``, whatever subclass the inputs are: ``weight.T``
+        of a ``Parameter`` is an intermediate value, not a new parameter.
+        """
+        out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
         out.requires_grad = ctx is not None
