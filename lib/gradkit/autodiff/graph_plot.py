@@ -16,7 +16,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
-from gradkit.autodiff.value import topological_order
+from gradkit.autodiff.graph import topological_order
 
 __all__ = ["draw_graph"]
 

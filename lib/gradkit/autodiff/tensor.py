@@ -22,6 +22,7 @@ from numbers import Real
 import numpy as np
 
 from gradkit.autodiff import functions as F
+from gradkit.autodiff.graph import topological_order
 
 __all__ = ["Tensor", "concatenate", "stack"]
 
@@ -196,7 +197,7 @@ class Tensor:
                 )
 
         grads = {self: grad}  # pending dL/d(node), keyed by node identity
-        for node in reversed(self._topological_order()):
+        for node in reversed(topological_order(self)):
             node_grad = grads.pop(node, None)
             if node_grad is None:
                 continue
@@ -231,31 +232,13 @@ class Tensor:
         else:
             self.grad += grad
 
-    def _topological_order(self) -> list:
-        """Every node that gradient reaches, each after all of its inputs.
-
-        Iterative depth-first search with an explicit stack, so a long chain
-        of ops cannot hit Python's recursion limit. A node is pushed twice:
-        once to expand its inputs, once (``expanded=True``) to be emitted after
-        them.
-        """
-        order, visited = [], set()
-        stack = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if node in visited:
-                continue
-            visited.add(node)
-            stack.append((node, True))
-            ctx = node._ctx
-            if ctx is not None and not ctx.freed:
-                for parent in ctx.inputs:
-                    if parent.requires_grad and parent not in visited:
-                        stack.append((parent, False))
-        return order
+    @property
+    def children(self) -> tuple:
+        """The inputs a gradient flows back to: those that require one, while the graph lives."""
+        ctx = self._ctx
+        if ctx is None or ctx.freed:
+            return ()
+        return tuple(t for t in ctx.inputs if t.requires_grad)
 
     # ----- wrapping constants -----
 

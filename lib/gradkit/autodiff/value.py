@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from gradkit.autodiff.graph import topological_order
+
 __all__ = ["Value", "topological_order"]
 
 
@@ -204,35 +206,6 @@ class Value:
         """Set ``grad`` to 0.0 on this node and every node it was computed from."""
         for node in topological_order(self):
             node.grad = 0.0
-
-
-def topological_order(root):
-    """Return every node reachable from ``root``, each after all of its children.
-
-    A depth-first search with an explicit stack instead of recursion, so graph
-    depth is limited by memory, not by Python's recursion limit. Each stack
-    entry is (node, expanded): a node is pushed once unexpanded; when popped it
-    is pushed again as expanded below its children, and is emitted when that
-    second entry is popped, i.e. after all of its children have been emitted.
-    """
-    order = []
-    # Value defines no __eq__/__hash__, so a set of nodes compares them by
-    # identity, exactly like a set of id()s, but without an id() call per check.
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        stack.append((node, True))
-        for child in node.children:
-            if child not in visited:
-                stack.append((child, False))
-    return order
 
 
 def _to_float(x, where):
