@@ -216,6 +216,17 @@ def test_binary_cross_entropy_with_logits_matches_torch(seed, scale):
     np.testing.assert_allclose(lg.grad, to_numpy(lt.grad), rtol=1e-8, atol=1e-12)
 
 
+def test_binary_cross_entropy_with_logits_gradient_at_zero_logit_matches_torch():
+    # z = 0 is where training from zero weights starts; |z| has a kink there.
+    logits = np.zeros((4,))
+    targets = np.array([0.0, 1.0, 0.25, 1.0])
+    lg, lt = gk_leaf(logits), torch_leaf(logits)
+    F.binary_cross_entropy_with_logits(lg, targets).backward()
+    TF.binary_cross_entropy_with_logits(lt, torch.tensor(targets, device=DEVICE)).backward()
+    np.testing.assert_allclose(lg.grad, to_numpy(lt.grad), rtol=1e-12)
+    np.testing.assert_allclose(lg.grad, (0.5 - targets) / 4, rtol=1e-12)  # closed form
+
+
 @pytest.mark.parametrize("margin", [1.0, 0.5])
 def test_multiclass_hinge_is_weston_watkins_equal_to_classes_times_torch(margin):
     rng = np.random.default_rng(5)

@@ -177,12 +177,14 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: Any, reduction: st
     """Binary cross-entropy of ``sigmoid(logits)``, computed without forming the sigmoid.
 
     Uses the stable identity  loss = max(z, 0) - z t + log(1 + exp(-|z|)),
-    with |z| = relu(z) + relu(-z); exp never sees a positive argument, so it cannot overflow.
+    where exp never sees a positive argument, so it cannot overflow. -|z| is written
+    z - 2 relu(z): at z = 0 that form's gradient (taking relu'(0) = 0) gives the true
+    derivative sigmoid(0) - t = 0.5 - t, where relu(z) + relu(-z) would give -t.
     """
     z = as_tensor(logits)
     t = _same_shape(z, targets, "binary_cross_entropy_with_logits")
-    abs_z = z.relu() + (-z).relu()
-    per_item = z.relu() - z * t + ((-abs_z).exp() + 1.0).log()
+    minus_abs_z = z - 2.0 * z.relu()
+    per_item = z.relu() - z * t + (minus_abs_z.exp() + 1.0).log()
     return _reduce(per_item, reduction, "binary_cross_entropy_with_logits")
 
 
