@@ -1,0 +1,103 @@
+"""Submissions made from the instructor's files, for ``verify`` and ``demo``.
+
+- the *reference* submission: the released notebook with every solution cell
+  filled in from the source notebook (what a perfect student hands in);
+- the *blank* submission: the released notebook untouched;
+- the *mutants*: ``assignments/<id>/mutants/<name>/*.ipynb``, wrong answers
+  stored as complete submissions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from gradkit_autograder.course import Course
+
+MUTANTS_DIR = "mutants"
+
+
+def _solution_id(cell) -> str | None:
+    meta = cell.metadata.get("nbgrader", {})
+    return meta.get("grade_id") if meta.get("solution") else None
+
+
+def reference_notebook(source_path: Path, release_path: Path):
+    """The released notebook with the source's solution cells put in (markers removed)."""
+    source = nbformat.read(str(source_path), as_version=4)
+    solutions = {}
+    for cell in source.cells:
+        cell_id = _solution_id(cell)
+        if cell_id:
+            lines = [ln for ln in cell.source.splitlines()
+                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            solutions[cell_id] = "\n".join(lines)
+    released = nbformat.read(str(release_path), as_version=4)
+    for cell in released.cells:
+        cell_id = _solution_id(cell)
+        if cell_id in solutions:
+            cell.source = solutions[cell_id]
+    return released
+
+
+def mutant_names(course: Course, assignment: str) -> list[str]:
+    base = course.source_dir(assignment) / MUTANTS_DIR
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def write_submission(dest: Path, notebooks: dict[str, object], timestamp: str | None = None) -> None:
+    """Write notebooks (name -> notebook node or path to copy) as one submission folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, nb in notebooks.items():
+        if isinstance(nb, Path):
+            shutil.copyfile(nb, dest / name)
+        else:
+            nbformat.write(nb, str(dest / name))
+    if timestamp:
+        (dest / "timestamp.txt").write_text(timestamp)
+
+
+def build_class(course: Course, assignment: str, dest: Path) -> dict[str, str]:
+    """Lay out reference, blank and mutant submissions under ``dest/<student>/``.
+
+    Returns student id -> kind ("reference", "blank" or "mutant:<name>"). The
+    folder is what ``gradkit collect`` takes.
+    """
+    release_dir = course.release_dir(assignment)
+    source_dir = course.source_dir(assignment)
+    notebooks = sorted(p.name for p in release_dir.glob("*.ipynb"))
+    kinds = {}
+    reference = {n: reference_notebook(source_dir / n, release_dir / n) for n in notebooks}
+    write_submission(dest / "reference" / assignment, reference)
+    kinds["reference"] = "reference"
+    write_submission(dest / "blank" / assignment, {n: release_dir / n for n in notebooks})
+    kinds["blank"] = "blank"
+    for name in mutant_names(course, assignment):
+        files = {p.name: p for p in sorted((source_dir / MUTANTS_DIR / name).glob("*.ipynb"))}
+        student = f"mutant-{name}"
+        write_submission(dest / student / assignment, files)
+        kinds[student] = f"mutant:{name}"
+    return kinds
+
+
+def submission_with(source_path: Path, release_path: Path, answers: dict[str, str] | None = None,
+                    tests: dict[str, str | None] | None = None):
+    """The reference submission with some cells changed: a scripted student.
+
+    ``answers`` replaces solution cells (by grade id); ``tests`` replaces locked
+    cells, or deletes them when the value is None (what a student might try).
+    """
+    nb = reference_notebook(source_path, release_path)
+    changes = {**(answers or {}), **(tests or {})}
+    cells = []
+    for cell in nb.cells:
+        cell_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell_id in changes:
+            if changes[cell_id] is None:
+                continue
+            cell.source = changes[cell_id]
+        cells.append(cell)
+    nb.cells = cells
+    return nb

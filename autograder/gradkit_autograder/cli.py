@@ -1,0 +1,230 @@
+"""The autograder's ``gradkit`` subcommands.
+
+``gradkit.cli`` (the kit's main command) calls ``register(subparsers)``; each
+subcommand sets ``func``, a handler taking the parsed arguments and returning an
+exit code. ``python -m gradkit_autograder`` runs the same commands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+EXAMPLES = {
+    "release": "gradkit release a0_warmup        # or no name: every assignment",
+    "collect": "gradkit collect ~/Downloads/submissions.zip --assignment a0_warmup",
+    "grade": "gradkit grade a0_warmup --workers 8      # --address auto: an existing Ray cluster",
+    "feedback": "gradkit feedback a0_warmup   # course/feedback/<student>/a0_warmup/*.html",
+    "export": "gradkit export --format canvas   # course/exports/canvas_grades.csv",
+    "report": "gradkit report a0_warmup    # course/reports/a0_warmup/{report.md,scores.png}",
+    "verify": "gradkit verify              # every assignment; exit code 1 on a failure",
+    "demo": "gradkit demo --workers 2",
+}
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--course", metavar="DIR", help="nbgrader course directory (default: "
+                        "$GRADKIT_COURSE, ./course, or the kit's course/)")
+    parent.add_argument("--db", metavar="URL", help="gradebook SQLAlchemy URL (default: "
+                        "sqlite:///<course>/gradebook.db), e.g. postgresql://user@host/grades")
+    return parent
+
+
+def _add(subparsers, name: str, help_text: str, description: str, handler):
+    parser = subparsers.add_parser(
+        name, help=help_text, parents=[_common()],
+        description=textwrap.dedent(description).strip(),
+        epilog="example:\n  " + EXAMPLES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=handler)
+    return parser
+
+
+def register(subparsers) -> None:
+    """Add release, collect, grade, feedback, export, report, verify and demo."""
+    p = _add(subparsers, "release", "make student versions of assignments", """
+        Run nbgrader generate_assignment: solutions are replaced by stubs, hidden
+        tests removed, every cell and the checksum of every locked cell recorded in
+        the gradebook. Writes course/release/<assignment>/.""", _release)
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+
+    p = _add(subparsers, "collect", "import submissions (folder or LMS zip)", """
+        Import submissions into course/submitted/<student>/<assignment>/ with a
+        timestamp.txt. PATH may be:
+          - a folder with one sub-folder per student: <student>/<assignment>/*.ipynb
+            or <student>/*.ipynb;
+          - a zip of such folders;
+          - a Canvas bulk download zip: <login>_<user id>_<submission id>_<file>
+            (also <login>_LATE_...); Canvas's -1/-2 copy suffixes are removed.
+        Anything not imported is listed with the reason.""", _collect)
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--assignment", help="assignment of every submission (default: from the "
+                   "folder name or the notebook names)")
+
+    p = _add(subparsers, "grade", "autograde submissions in parallel on Ray", """
+        Autograde every new or changed submission of ASSIGNMENT, one Ray task per
+        submission, on an embedded Ray (--workers CPUs) or an existing cluster
+        (--address). nbgrader's autograde runs in each task; this process is the
+        only gradebook writer. Ctrl-C stops after the result in hand: rerun to
+        resume. Limits and resources come from assignments/<id>/assignment.yaml.""", _grade)
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("--workers", type=int, help="CPUs of the embedded Ray (default: all)")
+    p.add_argument("--address", help="address of a running Ray cluster, e.g. auto or ray://host:10001")
+    p.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+
+    p = _add(subparsers, "feedback", "write HTML feedback per student", """
+        Write course/feedback/<student>/<assignment>/<notebook>.html: the student's
+        answers, each visible test's result and message, and for tests with hidden
+        parts only passed/failed and the points -- never their source.""", _feedback)
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+
+    p = _add(subparsers, "export", "export grades as CSV", """
+        csv: nbgrader's grades.csv (one row per student and assignment).
+        canvas: a gradebook CSV Canvas imports (Student, ID, SIS User ID,
+        SIS Login ID, Section, one column per assignment, a Points Possible row).""",
+             _export)
+    p.add_argument("--format", choices=["csv", "canvas"], default="csv")
+    p.add_argument("--output", help="output file (default: course/exports/...)")
+
+    p = _add(subparsers, "report", "score table, distribution plot, failing tests", """
+        For ASSIGNMENT: per-question scores, a grade-distribution plot (PNG), how
+        many students each test failed, and every incident (time limits, crashed
+        kernels, tampering) of the last grading run.""", _report)
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+
+    p = _add(subparsers, "verify", "check reference, blank release and mutants", """
+        For each assignment, in a temporary course: the reference solution must
+        score full marks, the blank release zero on every autograded cell, and each
+        wrong answer in assignments/<id>/mutants/<name>/ strictly in between.""", _verify)
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    p.add_argument("--workers", type=int)
+
+    p = _add(subparsers, "demo", "the whole pipeline in a temporary course", """
+        Release every assignment into a fresh temporary course, build a small class
+        (reference, blank, mutants), collect, grade in parallel, write feedback,
+        export and report; print the grade table and where each file is.""", _demo)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--keep", metavar="DIR", help="build the demo course in DIR and keep it")
+
+
+def _course(args):
+    from gradkit_autograder.course import Course
+
+    return Course.open(args.course, args.db)
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+def _release(args) -> int:
+    from gradkit_autograder.release import release
+
+    course = _course(args)
+    for s in release(course, args.assignments or None):
+        print(f"released {s.assignment}: {s.notebooks} notebook(s), {s.graded_cells} graded cells "
+              f"({s.points:g} points), {s.locked_cells} checksummed locked cells -> {s.release_dir}")
+    return 0
+
+
+def _collect(args) -> int:
+    from gradkit_autograder.collect import collect
+
+    summary = collect(_course(args), args.path, args.assignment)
+    for student, assignment, stamp in summary.imported:
+        print(f"imported  {student:<24} {assignment:<20} {stamp}")
+    for student, assignment in summary.unchanged:
+        print(f"unchanged {student:<24} {assignment}")
+    for item, reason in summary.skipped:
+        print(f"skipped   {item}: {reason}")
+    print(f"{len(summary.imported)} imported, {len(summary.unchanged)} unchanged, "
+          f"{len(summary.skipped)} skipped")
+    return 0
+
+
+def print_grade_summary(summary) -> None:
+    for o in summary.outcomes:
+        if o.status == "graded":
+            print(f"graded  {o.student:<24} {o.score:g}/{o.max_score:g}")
+        elif o.status == "failed":
+            print(f"FAILED  {o.student:<24} {o.error}")
+        for inc in o.incidents:
+            where = f"{inc.get('notebook', '')}:{inc['cell']}".lstrip(":")
+            print(f"    ! {o.student} {where}: {inc['message']}")
+    print(f"{summary.assignment}: {summary.count('graded')} graded, {summary.count('failed')} failed, "
+          f"{summary.count('skipped')} unchanged (skipped) in {summary.elapsed_s:.1f} s")
+    if summary.isolation:
+        print(f"kernel isolation: {summary.isolation}")
+    if summary.interrupted:
+        print("interrupted: the results above are saved; run the same command again to resume")
+
+
+def _grade(args) -> int:
+    from gradkit_autograder.grade import grade
+
+    summary = grade(_course(args), args.assignment, workers=args.workers, address=args.address,
+                    force=args.force, students=args.student)
+    print_grade_summary(summary)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.count("failed") else 0
+
+
+def _feedback(args) -> int:
+    from gradkit_autograder.feedback import write_feedback
+
+    paths = write_feedback(_course(args), args.assignment)
+    for path in paths:
+        print(path)
+    print(f"{len(paths)} feedback file(s) written")
+    return 0
+
+
+def _export(args) -> int:
+    from gradkit_autograder.export import export
+
+    path = export(_course(args), args.format, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def _report(args) -> int:
+    from gradkit_autograder.report import write_report
+
+    report = write_report(_course(args), args.assignment)
+    print(report.text)
+    print(f"files: {report.markdown_path}, {report.plot_path}, {report.csv_path}")
+    return 0
+
+
+def _verify(args) -> int:
+    from gradkit_autograder.verify import verify
+
+    ok = verify(_course(args), args.assignments or None, workers=args.workers, out=sys.stdout)
+    return 0 if ok else 1
+
+
+def _demo(args) -> int:
+    from gradkit_autograder.demo import run_demo
+
+    return run_demo(args.course, args.db, workers=args.workers, keep=args.keep, out=sys.stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradkit", description="gradkit autograder commands")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gradkit_autograder.course import CourseError
+    from gradkit_autograder.grade import GradeError
+    from gradkit_autograder.settings import SettingsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CourseError, GradeError, SettingsError) as err:
+        print(f"gradkit {args.command}: error: {err}", file=sys.stderr)
+        return 2

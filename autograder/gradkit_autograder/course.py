@@ -1,0 +1,178 @@
+"""The nbgrader course directory: where it is, its configuration, its paths.
+
+A ``Course`` is the one object the commands share. It loads the course's
+``nbgrader_config.py`` with traitlets (as nbgrader itself would), pins
+``CourseDirectory.root`` to the course folder and, when given, the gradebook URL,
+and hands out nbgrader objects built from that configuration: a
+``CourseDirectory``, an ``NbGraderAPI`` and a ``Gradebook``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+from gradkit_autograder.settings import AssignmentSettings, load_settings
+
+CONFIG_FILE = "nbgrader_config.py"
+ENV_COURSE = "GRADKIT_COURSE"
+ENV_DB = "GRADKIT_DB"
+
+
+class CourseError(RuntimeError):
+    """The course directory or an assignment in it is missing or inconsistent."""
+
+
+def ensure_tools_on_path() -> None:
+    """Put this interpreter's ``bin/`` first on PATH.
+
+    nbgrader runs the ``alembic`` executable when it creates a gradebook; inside a
+    virtualenv that was not activated (``.venv/bin/gradkit ...``, Ray workers) the
+    executable is only found next to ``sys.executable``.
+    """
+    bindir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if parts[:1] != [bindir]:
+        os.environ["PATH"] = os.pathsep.join([bindir] + [p for p in parts if p != bindir])
+
+
+def quiet_nbgrader() -> None:
+    """Silence SQLAlchemy 2 warnings that nbgrader 0.9 triggers on every submission.
+
+    nbgrader's ``add_submission`` touches relationships before the new rows are in
+    the session; SQLAlchemy warns ("not in session, add operation ... will not
+    proceed") but the rows are stored correctly (nbgrader adds them right after).
+    """
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
+
+
+def default_course_dir() -> Path:
+    """``$GRADKIT_COURSE``, else ``./course``, else ``.`` if it holds a config, else the repo's ``course/``."""
+    if os.environ.get(ENV_COURSE):
+        return Path(os.environ[ENV_COURSE])
+    cwd = Path.cwd()
+    if (cwd / "course" / CONFIG_FILE).exists():
+        return cwd / "course"
+    if (cwd / CONFIG_FILE).exists():
+        return cwd
+    return Path(__file__).resolve().parents[2] / "course"
+
+
+@dataclass
+class Course:
+    """An nbgrader course directory with its loaded configuration."""
+
+    root: Path
+    config: Config
+
+    @classmethod
+    def open(cls, course_dir: str | Path | None = None, db_url: str | None = None) -> "Course":
+        """Load ``<course_dir>/nbgrader_config.py``; ``db_url`` overrides the gradebook location."""
+        ensure_tools_on_path()
+        quiet_nbgrader()
+        root = Path(course_dir) if course_dir else default_course_dir()
+        root = root.resolve()
+        if not (root / CONFIG_FILE).exists():
+            raise CourseError(
+                f"course directory {root} has no {CONFIG_FILE}; pass --course DIR "
+                f"(a folder holding {CONFIG_FILE}) or set ${ENV_COURSE}")
+        config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+        config.CourseDirectory.root = str(root)
+        db_url = db_url or os.environ.get(ENV_DB)
+        if db_url:
+            config.CourseDirectory.db_url = db_url
+        # nbgrader's default log level prints a line per file; the CLI shows its own summary.
+        config.NbGraderAPI.log_level = "WARN"
+        return cls(root=root, config=config)
+
+    # --- nbgrader objects -------------------------------------------------
+    def coursedir(self):
+        from nbgrader.coursedir import CourseDirectory
+
+        return CourseDirectory(config=self.config)
+
+    def api(self):
+        from nbgrader.apps import NbGraderAPI
+
+        return NbGraderAPI(coursedir=self.coursedir(), config=self.config)
+
+    @property
+    def db_url(self) -> str:
+        return self.coursedir().db_url
+
+    @property
+    def course_id(self) -> str:
+        return self.coursedir().course_id or "default_course"
+
+    @contextmanager
+    def gradebook(self) -> Iterator:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.db_url, self.course_id) as gb:
+            yield gb
+
+    # --- paths ---------------------------------------------------------------
+    def step_dir(self, step: str, student: str, assignment: str) -> Path:
+        """Path of one nbgrader step, built by nbgrader's own ``format_path``."""
+        coursedir = self.coursedir()
+        step_name = getattr(coursedir, f"{step}_directory")
+        return Path(os.path.normpath(coursedir.format_path(step_name, student, assignment)))
+
+    def source_dir(self, assignment: str) -> Path:
+        return self.step_dir("source", ".", assignment)
+
+    def release_dir(self, assignment: str) -> Path:
+        return self.step_dir("release", ".", assignment)
+
+    def submitted_dir(self, student: str, assignment: str) -> Path:
+        return self.step_dir("submitted", student, assignment)
+
+    def autograded_dir(self, student: str, assignment: str) -> Path:
+        return self.step_dir("autograded", student, assignment)
+
+    def feedback_dir(self, student: str, assignment: str) -> Path:
+        return self.step_dir("feedback", student, assignment)
+
+    def output_dir(self, name: str) -> Path:
+        """A gradkit output folder inside the course (``exports``, ``reports``)."""
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # --- assignments ---------------------------------------------------------
+    def source_assignments(self) -> list[str]:
+        """Assignment ids: folders of the source directory that hold a notebook."""
+        base = self.source_dir("*").parent
+        if not base.is_dir():
+            raise CourseError(f"source directory {base} does not exist (CourseDirectory.source_directory)")
+        return sorted(p.name for p in base.iterdir()
+                      if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def require_source(self, assignment: str) -> Path:
+        path = self.source_dir(assignment)
+        if not path.is_dir() or not any(path.glob("*.ipynb")):
+            known = ", ".join(self.source_assignments()) or "none"
+            raise CourseError(f"no source notebooks for assignment {assignment!r} in {path}; "
+                              f"known assignments: {known}")
+        return path
+
+    def settings(self, assignment: str) -> AssignmentSettings:
+        return load_settings(self.require_source(assignment))
+
+    def submitted_students(self, assignment: str) -> list[str]:
+        """Students with a folder ``submitted/<student>/<assignment>/``."""
+        base = self.step_dir("submitted", ".", ".")
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir())

@@ -1,0 +1,94 @@
+"""``gradkit demo``: the instructor's whole job, end to end, in a fresh temporary course.
+
+Release every assignment, build a small class per assignment (reference, blank,
+wrong answers), collect it, grade it in parallel on Ray, write feedback, export
+grades (nbgrader CSV and Canvas CSV) and a report per assignment; print the grade
+table and where every file went.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from gradkit_autograder.classbuilder import build_class
+from gradkit_autograder.collect import collect
+from gradkit_autograder.course import Course
+from gradkit_autograder.export import export
+from gradkit_autograder.feedback import write_feedback
+from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.release import release
+from gradkit_autograder.report import write_report
+from gradkit_autograder.scratch import scratch_course
+
+
+def _grade_table(course: Course, assignments: list[str]) -> list[str]:
+    with course.gradebook() as gb:
+        students = sorted(s.id for s in gb.students)
+        lines = [f"{'student':<32}" + "".join(f"{a:>22}" for a in assignments)]
+        for student in students:
+            cells = []
+            for a in assignments:
+                try:
+                    sub = gb.find_submission(a, student)
+                    cells.append(f"{sub.score:g}/{sub.max_score:g}")
+                except Exception:   # no submission of this assignment
+                    cells.append("-")
+            lines.append(f"{student:<32}" + "".join(f"{c:>22}" for c in cells))
+    return lines
+
+
+def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | None,
+                out: TextIO) -> int:
+    assignments = course.source_assignments()
+    demo = scratch_course(course, dest, assignments, db_url)
+    out.write(f"demo course: {demo.root}\n")
+    for s in release(demo, assignments):
+        out.write(f"released {s.assignment}: {s.graded_cells} graded cells, {s.points:g} points\n")
+    for a in assignments:
+        build_class(demo, a, dest / "class")
+    got = collect(demo, dest / "class")
+    out.write(f"collected {len(got.imported)} submissions from {dest / 'class'}\n")
+    failed = 0
+    for a in assignments:
+        summary = grade(demo, a, workers=workers, progress=True)
+        failed += summary.count("failed")
+        out.write(f"graded {a}: {summary.count('graded')} graded, {summary.count('failed')} failed "
+                  f"in {summary.elapsed_s:.1f} s ({summary.isolation})\n")
+        for o in summary.outcomes:
+            for inc in o.incidents:
+                out.write(f"    ! {o.student} {inc['cell']}: {inc['message']}\n")
+    files = []
+    for a in assignments:
+        files += write_feedback(demo, a)
+    exports = [export(demo, "csv"), export(demo, "canvas")]
+    reports = [write_report(demo, a) for a in assignments]
+    out.write("\n".join(["", "grade table:"] + _grade_table(demo, assignments)) + "\n\n")
+    out.write(f"feedback:  {len(files)} pages under {demo.root / 'feedback'}\n")
+    for path in exports:
+        out.write(f"export:    {path}\n")
+    for r in reports:
+        out.write(f"report:    {r.markdown_path}\n           {r.plot_path}\n")
+    out.write(f"gradebook: {demo.db_url}\n")
+    return 1 if failed else 0
+
+
+def run_demo(course_dir: str | None = None, db_url: str | None = None, workers: int | None = None,
+             keep: str | None = None, out: TextIO = sys.stdout) -> int:
+    """Run the demo in ``keep`` (kept) or a temporary folder (removed afterwards)."""
+    import ray
+
+    course = Course.open(course_dir)
+    started = start_ray(workers, None)
+    try:
+        if keep:
+            return run_demo_in(course, Path(keep), workers, db_url, out)
+        with tempfile.TemporaryDirectory(prefix="gradkit-demo-") as tmp:
+            code = run_demo_in(course, Path(tmp), workers, db_url, out)
+            out.write("(temporary demo course removed; pass --keep DIR to keep it)\n")
+            return code
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,348 @@
+"""``gradkit grade``: autograde every submission of an assignment, one Ray task each.
+
+The driver (this module) plans the run, starts or joins Ray, submits one task per
+submission (``worker.grade_submission``) and stores each result as it arrives:
+it is the only process that writes the gradebook. Per submission:
+
+1. the *content hash* (submitted files + the released assignment + its settings)
+   is compared with the ledger; unchanged submissions are skipped (``force`` regrades);
+2. a Ray task with the assignment's ``resources`` (CPUs, GPUs) runs nbgrader's
+   autograde on it in a private folder and returns scores and reports;
+3. the driver applies the trusted checks (reports vs the reference solution's),
+   writes the grades and autograded notebooks, then the ledger row.
+
+Ctrl-C stops after the result being stored; a crashed worker fails only its own
+submission. Either way the next run grades exactly what is not in the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from gradkit_autograder import ledger
+from gradkit_autograder.checks import failed_cells
+from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.sandbox import default_secrets
+from gradkit_autograder.settings import AssignmentSettings
+from gradkit_autograder.snapshot import snapshot_digest, take_snapshot
+from gradkit_autograder.store import mark_cell_failed, save_autograded_files, save_grades
+from gradkit_autograder.worker import (GradingJob, GradingResult, grade_submission, job_files_from_dir,
+                                       release_checksums)
+
+REFERENCE_STUDENT = "__reference__"
+
+
+class GradeError(RuntimeError):
+    """Grading cannot start or cannot continue (message says why and what to do)."""
+
+
+@dataclass
+class StudentOutcome:
+    student: str
+    status: str                    # graded | failed | skipped
+    score: float | None = None
+    max_score: float | None = None
+    incidents: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class GradeSummary:
+    assignment: str
+    outcomes: list[StudentOutcome] = field(default_factory=list)
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    isolation: str = ""
+    # wall seconds of the driver's phases: plan, ray_start, ray_stop, store (gradebook writes)
+    timings: dict[str, float] = field(default_factory=dict)
+    # seconds per worker phase (GradingResult.timings), summed over the tasks that returned
+    task_timings: dict[str, float] = field(default_factory=dict)
+    tasks: int = 0                       # tasks that returned, the reference run included
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    def add_task(self, result: GradingResult) -> None:
+        self.tasks += 1
+        for phase, seconds in result.timings.items():
+            self.task_timings[phase] = self.task_timings.get(phase, 0.0) + seconds
+
+    def time_line(self) -> str:
+        """Where the time went, for the instructor (and the benchmark)."""
+        if not self.tasks:
+            return ""
+        t, n = self.task_timings, self.tasks
+        kernel = t.get("kernel_start", 0.0) + t.get("kernel_stop", 0.0)
+        other = t.get("autograde", 0.0) - kernel - t.get("execute", 0.0) - t.get("scratch", 0.0)
+        setup = sum(t.get(k, 0.0) for k in ("imports", "isolation", "prepare", "collect", "scratch"))
+        return (f"time: Ray start {self.timings.get('ray_start', 0.0):.1f} s, gradebook writes "
+                f"{self.timings.get('store', 0.0):.1f} s; per task ({n}): kernel start/stop "
+                f"{kernel / n:.2f} s, cells {t.get('execute', 0.0) / n:.2f} s, other nbgrader "
+                f"steps {other / n:.2f} s, grader set-up {setup / n:.2f} s")
+
+
+# --- planning -----------------------------------------------------------------------------
+
+def content_hash(release_digest: str, settings: AssignmentSettings, files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    h.update(release_digest.encode())
+    h.update(json.dumps(settings.to_dict(), sort_keys=True).encode())
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()
+
+
+def _source_files(course: Course, assignment: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(source notebooks, other files nbgrader copies into every submission)."""
+    src = course.require_source(assignment)
+    ignored = set(course.coursedir().ignore)
+    notebooks, others = {}, {}
+    for rel, data in job_files_from_dir(src).items():
+        parts = Path(rel).parts
+        if any(p in ignored for p in parts):
+            continue
+        if rel.endswith(".ipynb") and len(parts) == 1:
+            notebooks[rel] = data
+        elif not rel.endswith(".ipynb"):
+            others[rel] = data
+    return notebooks, others
+
+
+def _course_config_dict(course: Course) -> dict:
+    """The course's nbgrader config as plain nested dicts (shipped to workers)."""
+    return json.loads(json.dumps(course.config, default=str))
+
+
+# --- Ray ---------------------------------------------------------------------------------------
+
+def start_ray(workers: int | None, address: str | None) -> bool:
+    """Join ``address`` or start an embedded Ray with ``workers`` CPUs; True if started here."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
+    return True
+
+
+def _check_resources(settings: AssignmentSettings) -> None:
+    import ray
+
+    have = ray.cluster_resources()
+    need = settings.resources
+    if need.num_gpus > 0 and have.get("GPU", 0) < need.num_gpus:
+        raise GradeError(f"assignment.yaml asks for {need.num_gpus:g} GPU per kernel; the Ray cluster "
+                         f"has {have.get('GPU', 0):g} GPU: grade on a cluster with GPUs (--address)")
+    if have.get("CPU", 0) < need.num_cpus:
+        raise GradeError(f"assignment.yaml asks for {need.num_cpus:g} CPUs per kernel; the Ray cluster "
+                         f"has {have.get('CPU', 0):g}: use --workers >= {need.num_cpus:g}")
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[dict]:
+    """First Ctrl-C asks the loop to stop at a safe point; a second one interrupts at once."""
+    state = {"stop": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if state["stop"]:
+            raise KeyboardInterrupt
+        state["stop"] = True
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not in the main thread: Ctrl-C keeps its default behaviour
+        pass
+    try:
+        yield state
+    finally:
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except ValueError:
+            pass
+
+
+# --- storing --------------------------------------------------------------------------------------
+
+def _apply_trusted_checks(result: GradingResult, reference: dict, settings: AssignmentSettings) -> None:
+    """Zero every grade cell whose reported results disagree with the reference's."""
+    for nb in result.notebooks:
+        failures = failed_cells(reference.get(nb.name, {}), nb.reports, settings.checks.rtol,
+                                settings.checks.atol, cells=list(nb.grades))
+        for cell, problems in failures.items():
+            grade = nb.grades[cell]
+            message = "hidden check on reported results failed: " + "; ".join(problems)
+            if grade["auto_score"]:
+                nb.incidents.append({"kind": "trusted_check_overruled", "cell": cell, "message": (
+                    "the cell ran without error in the kernel, but the results it reported "
+                    "disagree with the reference: " + "; ".join(problems) + "; scored 0")})
+            grade["auto_score"] = 0.0
+            if nb.notebook_json is not None:
+                nb.notebook_json = mark_cell_failed(nb.notebook_json, cell, message)
+
+
+def _reference_reports(result: GradingResult) -> dict:
+    """The reference run must be clean and earn full marks: its reports become the oracle."""
+    if not result.ok:
+        raise GradeError(f"the reference solution could not be graded: {result.error}")
+    lost = [(nb.name, cell) for nb in result.notebooks for cell, g in nb.grades.items()
+            if (g["auto_score"] or 0) < g["max_score"]]
+    if lost:
+        raise GradeError(f"the reference solution does not earn full marks on {lost}; fix the "
+                         f"source notebook (gradkit verify shows the details)")
+    return {nb.name: nb.reports for nb in result.notebooks}
+
+
+def _store(course, gb, engine, result, reference, settings, digest) -> StudentOutcome:
+    if not result.ok:
+        reason = (result.error or "unknown error").strip().splitlines()[-1][:300]
+        incidents = result.all_incidents() + [{"kind": "grader_error", "cell": "-", "message": reason}]
+        ledger.record(engine, result.assignment, result.student, digest, "failed", None, None,
+                      incidents, result.isolation, result.duration_s)
+        return StudentOutcome(result.student, "failed", incidents=incidents, error=reason)
+    _apply_trusted_checks(result, reference, settings)
+    save_grades(gb, result)
+    save_autograded_files(course, result)
+    incidents = result.all_incidents()
+    ledger.record(engine, result.assignment, result.student, digest, "graded", result.score,
+                  result.max_score, incidents, result.isolation, result.duration_s)
+    return StudentOutcome(result.student, "graded", result.score, result.max_score, incidents)
+
+
+def _crash_result(assignment: str, student: str, err: Exception) -> GradingResult:
+    name = type(err).__name__
+    text = str(err).strip().splitlines()
+    return GradingResult(assignment, student, ok=False,
+                         error=f"grading task lost ({name}): {text[-1] if text else ''}")
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+def grade(course: Course, assignment: str, workers: int | None = None, address: str | None = None,
+          force: bool = False, students: list[str] | None = None, progress: bool = True) -> GradeSummary:
+    """Grade new or changed submissions of ``assignment`` (all of them with ``force``)."""
+    started = time.monotonic()
+    settings = course.settings(assignment)
+    with course.gradebook() as gb:
+        try:
+            snapshot = take_snapshot(gb, assignment)
+        except Exception as err:
+            raise GradeError(f"assignment {assignment!r} is not in the gradebook: run "
+                             f"`gradkit release {assignment}` first ({err})") from err
+        ledger.ensure_tables(gb.engine)
+        done = ledger.graded_hashes(gb.engine, assignment)
+    source_notebooks, source_files = _source_files(course, assignment)
+    release_digest = snapshot_digest(snapshot)
+    reference_digest = hashlib.sha256(release_digest.encode() + b"".join(
+        source_notebooks[k] for k in sorted(source_notebooks))).hexdigest()
+
+    summary = GradeSummary(assignment)
+    config = _course_config_dict(course)
+    secrets = default_secrets(str(course.root), str(course.source_dir(assignment).parent))
+    released = {p.stem: release_checksums(p) for p in course.release_dir(assignment).glob("*.ipynb")}
+    jobs, digests = [], {}
+    for student in students or course.submitted_students(assignment):
+        files = job_files_from_dir(course.submitted_dir(student, assignment))
+        digest = content_hash(release_digest, settings, files)
+        if not force and done.get(student) == (digest, "graded"):
+            summary.outcomes.append(StudentOutcome(student, "skipped"))
+            continue
+        digests[student] = digest
+        jobs.append(GradingJob(assignment, student, snapshot, files, source_files,
+                               settings.to_dict(), config, secrets, released))
+    summary.timings["plan"] = time.monotonic() - started
+    if not jobs:
+        summary.elapsed_s = time.monotonic() - started
+        return summary
+
+    import ray
+
+    lap = time.monotonic()
+    started_here = start_ray(workers, address)
+    summary.timings["ray_start"] = time.monotonic() - lap
+    try:
+        _check_resources(settings)
+        _run(course, assignment, settings, snapshot, jobs, digests, source_notebooks, source_files,
+             config, reference_digest, summary, progress, secrets)
+    finally:
+        if started_here:
+            lap = time.monotonic()
+            ray.shutdown()
+            summary.timings["ray_stop"] = time.monotonic() - lap
+    summary.elapsed_s = time.monotonic() - started
+    return summary
+
+
+def _run(course, assignment, settings, snapshot, jobs, digests, source_notebooks, source_files,
+         config, reference_digest, summary, progress, secrets) -> None:
+    import ray
+    from tqdm import tqdm
+
+    task = ray.remote(grade_submission).options(
+        num_cpus=settings.resources.num_cpus, num_gpus=settings.resources.num_gpus,
+        max_retries=1, retry_exceptions=False)
+    with course.gradebook() as gb:
+        engine = gb.engine
+        reference = ledger.load_reference(engine, assignment, reference_digest)
+        pending: dict = {}
+        if reference is None:
+            ref_job = GradingJob(assignment, REFERENCE_STUDENT, snapshot, source_notebooks,
+                                 source_files, settings.to_dict(), config, secrets)
+            pending[task.remote(ref_job)] = REFERENCE_STUDENT
+        for job in jobs:
+            pending[task.remote(job)] = job.student
+        waiting: list[GradingResult] = []   # results that arrived before the reference
+        bar = tqdm(total=len(jobs), desc=f"grading {assignment}", unit="sub", disable=not progress,
+                   dynamic_ncols=True)
+        with deferred_interrupt() as interrupt:
+            while pending and not interrupt["stop"]:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    student = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as err:   # worker died, task lost, cancelled
+                        result = _crash_result(assignment, student, err)
+                    summary.add_task(result)
+                    if student == REFERENCE_STUDENT:
+                        try:
+                            reference = _reference_reports(result)
+                        except GradeError:
+                            for other in pending:
+                                ray.cancel(other, force=True)
+                            bar.close()
+                            raise
+                        ledger.store_reference(engine, assignment, reference_digest, reference)
+                        summary.isolation = result.isolation
+                    else:
+                        waiting.append(result)
+                if reference is None:
+                    continue
+                for result in waiting:
+                    lap = time.monotonic()
+                    outcome = _store(course, gb, engine, result, reference, settings,
+                                     digests[result.student])
+                    summary.timings["store"] = summary.timings.get("store", 0.0) + time.monotonic() - lap
+                    summary.outcomes.append(outcome)
+                    summary.isolation = summary.isolation or result.isolation
+                    bar.update(1)
+                    bar.set_postfix(graded=summary.count("graded"), failed=summary.count("failed"))
+                waiting = []
+            if pending:
+                summary.interrupted = True
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+        bar.close()

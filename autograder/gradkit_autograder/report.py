@@ -1,0 +1,105 @@
+"""``gradkit report``: what tripped the class on one assignment.
+
+Writes ``course/reports/<assignment>/``: ``report.md`` (per-question score
+table, per-test failure counts, incident lines of the last grading run),
+``scores.png`` (distribution of total scores) and ``cells.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradkit_autograder import ledger
+from gradkit_autograder.course import Course, CourseError
+
+
+@dataclass
+class CellStats:
+    notebook: str
+    cell: str
+    max_score: float
+    mean: float
+    full: int
+    failed: int
+    students: int
+
+
+@dataclass
+class Report:
+    text: str
+    totals: dict[str, float]
+    cells: list[CellStats]
+    markdown_path: Path
+    plot_path: Path
+    csv_path: Path
+
+
+def cell_stats(gb, assignment: str) -> tuple[list[CellStats], dict[str, float], float]:
+    """Per graded cell statistics, each student's total, and the assignment's maximum."""
+    a = gb.find_assignment(assignment)
+    submissions = list(gb.assignment_submissions(assignment))
+    if not submissions:
+        raise CourseError(f"report: no graded submissions of {assignment}; run `gradkit grade` first")
+    totals = {s.student.id: s.score for s in submissions}
+    stats = []
+    for nb in sorted(a.notebooks, key=lambda n: n.name):
+        for cell in nb.grade_cells + nb.task_cells:
+            scores = [gb.find_grade(cell.name, nb.name, assignment, s.student.id).score or 0.0
+                      for s in submissions]
+            stats.append(CellStats(nb.name, cell.name, cell.max_score, sum(scores) / len(scores),
+                                   sum(x >= cell.max_score for x in scores),
+                                   sum(x < cell.max_score for x in scores), len(scores)))
+    return stats, totals, a.max_score
+
+
+def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = min(20, max(5, int(max_score) + 1))
+    ax.hist(list(totals.values()), bins=bins, range=(0, max_score), color="#3a7", edgecolor="white")
+    ax.set_xlabel(f"total score (of {max_score:g})")
+    ax.set_ylabel("students")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+    return dest
+
+
+def write_report(course: Course, assignment: str) -> Report:
+    out = course.output_dir("reports") / assignment
+    out.mkdir(parents=True, exist_ok=True)
+    with course.gradebook() as gb:
+        stats, totals, max_score = cell_stats(gb, assignment)
+        ledger.ensure_tables(gb.engine)
+        runs = ledger.rows(gb.engine, assignment)
+    lines = [f"# {assignment}: {len(totals)} students, mean {sum(totals.values()) / len(totals):.2f}"
+             f" / {max_score:g}", "", "## Per question", "",
+             "| notebook | test | points | mean | full marks | failed |", "|---|---|---|---|---|---|"]
+    for s in stats:
+        lines.append(f"| {s.notebook} | {s.cell} | {s.max_score:g} | {s.mean:.2f} | "
+                     f"{s.full}/{s.students} | {s.failed}/{s.students} |")
+    lines += ["", "## Tests that failed the most students", ""]
+    for s in sorted(stats, key=lambda s: -s.failed):
+        lines.append(f"- {s.notebook}:{s.cell}: failed by {s.failed} of {s.students}")
+    lines += ["", "## Scores", ""] + [f"- {student}: {score:g}" for student, score in sorted(totals.items())]
+    incident_lines = [f"- {r['student']}: {i.get('notebook', '')}:{i['cell']}: {i['message']}"
+                      for r in runs for i in r["incidents"]]
+    failed = [f"- {r['student']}: grading failed" for r in runs if r["status"] == "failed"]
+    lines += ["", "## Incidents", ""] + (incident_lines + failed or ["- none"])
+    md = out / "report.md"
+    md.write_text("\n".join(lines) + "\n")
+    png = plot_distribution(totals, max_score, out / "scores.png", f"{assignment} score distribution")
+    csv_path = out / "cells.csv"
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["notebook", "cell", "max_score", "mean", "full", "failed", "students"])
+        for s in stats:
+            writer.writerow([s.notebook, s.cell, s.max_score, f"{s.mean:.4f}", s.full, s.failed, s.students])
+    return Report("\n".join(lines), totals, stats, md, png, csv_path)

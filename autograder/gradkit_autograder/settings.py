@@ -1,0 +1,126 @@
+"""Per-assignment grading settings, read from ``assignments/<id>/assignment.yaml``.
+
+Every key is optional; a missing file means all defaults. Example::
+
+    title: Warm-up
+    limits:
+      cell_timeout_s: 20        # one cell; on expiry the kernel is interrupted
+      notebook_timeout_s: 120   # the whole notebook; later cells are not run
+      memory_mb: 2048           # address-space cap of each kernel (RLIMIT_AS)
+      max_output_kb: 256        # output kept per cell, the rest is dropped
+      max_file_mb: 64           # largest file a kernel may write (RLIMIT_FSIZE)
+    resources:                  # what one grading task (one kernel) reserves on Ray
+      num_cpus: 1
+      num_gpus: 0
+    checks:                     # default tolerances of the trusted checks
+      rtol: 1.0e-7
+      atol: 1.0e-9
+    sandbox: auto               # auto: isolate as far as the machine allows; off: rlimits only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SETTINGS_FILE = "assignment.yaml"
+
+
+class SettingsError(ValueError):
+    """An assignment.yaml is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout_s: float = 30.0
+    notebook_timeout_s: float = 300.0
+    memory_mb: int = 2048
+    max_output_kb: int = 256
+    max_file_mb: int = 64
+
+
+@dataclass(frozen=True)
+class Resources:
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+@dataclass(frozen=True)
+class Checks:
+    rtol: float = 1e-7
+    atol: float = 1e-9
+
+
+SANDBOX_MODES = ("auto", "off")
+
+
+@dataclass(frozen=True)
+class AssignmentSettings:
+    title: str = ""
+    limits: Limits = field(default_factory=Limits)
+    resources: Resources = field(default_factory=Resources)
+    checks: Checks = field(default_factory=Checks)
+    sandbox: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "settings") -> "AssignmentSettings":
+        """Build settings from a parsed YAML mapping, rejecting unknown keys and bad types."""
+        if not isinstance(data, dict):
+            raise SettingsError(f"{where}: expected a mapping at top level, got {type(data).__name__}")
+        known = {"title", "limits", "resources", "checks", "sandbox"}
+        _reject_unknown(data, known, where)
+        sandbox = data.get("sandbox", "auto")
+        if isinstance(sandbox, bool):   # YAML reads a bare `off` as False
+            sandbox = "auto" if sandbox else "off"
+        if sandbox not in SANDBOX_MODES:
+            raise SettingsError(f"{where}: sandbox must be one of {SANDBOX_MODES}, got {sandbox!r}")
+        return cls(
+            title=str(data.get("title", "")),
+            limits=_section(Limits, data.get("limits", {}), f"{where}: limits"),
+            resources=_section(Resources, data.get("resources", {}), f"{where}: resources"),
+            checks=_section(Checks, data.get("checks", {}), f"{where}: checks"),
+            sandbox=sandbox,
+        )
+
+
+def _reject_unknown(data: dict, known: set[str], where: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+
+
+def _section(kind: type, data: Any, where: str):
+    """Convert one YAML section into the dataclass ``kind``: numbers must be >= 0."""
+    if not isinstance(data, dict):
+        raise SettingsError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    _reject_unknown(data, set(fields), where)
+    values = {}
+    for name, value in data.items():
+        expected = int if fields[name].type in ("int", int) else float
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(
+                f"{where}.{name}: expected a number, got {type(value).__name__} {value!r}")
+        if value < 0:
+            raise SettingsError(f"{where}.{name}: expected a value >= 0, got {value}")
+        values[name] = expected(value)
+    return kind(**values)
+
+
+def load_settings(assignment_dir: Path) -> AssignmentSettings:
+    """Read ``assignment.yaml`` in ``assignment_dir``; defaults when the file is absent."""
+    path = Path(assignment_dir) / SETTINGS_FILE
+    if not path.exists():
+        return AssignmentSettings()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SettingsError(f"{path}: not valid YAML: {err}") from err
+    return AssignmentSettings.from_dict(data, where=str(path))

@@ -1,0 +1,71 @@
+"""Store one grading result in the course gradebook: the single writer's job.
+
+Only the grading driver calls this, one result at a time, so nbgrader's
+gradebook (SQLite or PostgreSQL) is never written by two processes at once.
+It sets what nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` would have
+set (auto scores, "needs manual grade", auto comments, late penalties) but keeps
+manual scores a grader already entered, and writes the autograded notebooks
+where ``nbgrader autograde`` puts them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import nbformat
+
+from gradkit_autograder.course import Course
+from gradkit_autograder.worker import TIMESTAMP_FILE, GradingResult
+
+
+def save_grades(gb, result: GradingResult) -> None:
+    """Write scores and comments of ``result`` into the nbgrader gradebook ``gb``."""
+    gb.update_or_create_student(result.student)
+    if result.timestamp:
+        gb.update_or_create_submission(result.assignment, result.student, timestamp=result.timestamp)
+    else:
+        gb.update_or_create_submission(result.assignment, result.student)
+    for nb in result.notebooks:
+        for cell, g in nb.grades.items():
+            grade = gb.find_grade(cell, nb.name, result.assignment, result.student)
+            grade.auto_score = g["auto_score"]
+            # a manual score entered earlier stays, and asks for a new look
+            grade.needs_manual_grade = g["needs_manual_grade"] or grade.manual_score is not None
+        for cell, text in nb.comments.items():
+            gb.find_comment(cell, nb.name, result.assignment, result.student).auto_comment = text
+        if nb.late_penalty is not None:
+            sub_nb = gb.find_submission_notebook(nb.name, result.assignment, result.student)
+            sub_nb.late_submission_penalty = nb.late_penalty
+    gb.db.commit()
+
+
+def _replace_file(path, text: str) -> None:
+    """nbgrader leaves autograded files read-only; replace them."""
+    if path.exists():
+        os.chmod(path, stat.S_IWUSR | stat.S_IRUSR)
+        path.unlink()
+    path.write_text(text)
+    os.chmod(path, 0o444)
+
+
+def save_autograded_files(course: Course, result: GradingResult) -> None:
+    """``autograded/<student>/<assignment>/<notebook>.ipynb`` and the timestamp, as nbgrader lays them out."""
+    dest = course.autograded_dir(result.student, result.assignment)
+    dest.mkdir(parents=True, exist_ok=True)
+    for nb in result.notebooks:
+        if nb.notebook_json is not None:
+            _replace_file(dest / f"{nb.name}.ipynb", nb.notebook_json)
+    if result.timestamp:
+        _replace_file(dest / TIMESTAMP_FILE, result.timestamp)
+
+
+def mark_cell_failed(notebook_json: str, cell_id: str, message: str) -> str:
+    """Append an error output to a grade cell of a serialised notebook."""
+    nb = nbformat.reads(notebook_json, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == cell_id and cell.cell_type == "code":
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="TrustedCheckFailed", evalue=message,
+                traceback=[f"TrustedCheckFailed: {message}"]))
+    return nbformat.writes(nb)

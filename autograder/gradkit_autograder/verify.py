@@ -1,0 +1,94 @@
+"""``gradkit verify``: are an assignment's tests able to tell right from wrong?
+
+In a scratch course, for each assignment: release it, hand in the reference
+solution, the blank release and every stored wrong answer (``mutants/``), grade
+them all with ``gradkit grade``, and require
+
+- reference: full marks;
+- blank release: zero on every autograded cell;
+- each mutant: strictly between zero and full marks.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from gradkit_autograder.classbuilder import build_class
+from gradkit_autograder.collect import collect
+from gradkit_autograder.course import Course
+from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.release import release
+from gradkit_autograder.scratch import scratch_course
+
+
+@dataclass
+class Verdict:
+    assignment: str
+    student: str
+    kind: str
+    score: float
+    max_score: float
+    ok: bool
+    why: str
+
+
+def judge(gb, assignment: str, student: str, kind: str) -> Verdict:
+    submission = gb.find_submission(assignment, student)
+    score, top = submission.score, submission.max_score
+    if kind == "reference":
+        ok, why = score == top, "needs full marks"
+    elif kind == "blank":
+        nonzero = [g.cell.name for nb in submission.notebooks for g in nb.grades
+                   if g.auto_score not in (None, 0)]
+        ok, why = not nonzero, f"needs 0 on every autograded cell (not on {nonzero})"
+    else:
+        ok, why = 0 < score < top, "needs a score strictly between 0 and full marks"
+    return Verdict(assignment, student, kind, score, top, ok, "" if ok else why)
+
+
+def verify_in(scratch: Course, assignments: list[str], workers: int | None,
+              out: TextIO) -> list[Verdict]:
+    release(scratch, assignments)
+    kinds = {}
+    for assignment in assignments:
+        kinds[assignment] = build_class(scratch, assignment, scratch.root.parent / "class")
+    collect(scratch, scratch.root.parent / "class")
+    verdicts = []
+    for assignment in assignments:
+        summary = grade(scratch, assignment, workers=workers, force=True, progress=False)
+        for o in summary.outcomes:
+            if o.status == "failed":
+                out.write(f"  grading failed for {assignment}/{o.student}: {o.error}\n")
+        with scratch.gradebook() as gb:
+            for student, kind in sorted(kinds[assignment].items()):
+                verdicts.append(judge(gb, assignment, student, kind))
+    return verdicts
+
+
+def verify(course: Course, assignments: list[str] | None = None, workers: int | None = None,
+           out: TextIO = sys.stdout) -> bool:
+    """Print one line per submission; True if every assignment passes."""
+    import ray
+
+    assignments = assignments or course.source_assignments()
+    for a in assignments:
+        course.require_source(a)
+    started = start_ray(workers, None)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gradkit-verify-") as tmp:
+            verdicts = verify_in(scratch_course(course, Path(tmp), assignments), assignments,
+                                 workers, out)
+    finally:
+        if started:
+            ray.shutdown()
+    for v in verdicts:
+        mark = "ok  " if v.ok else "FAIL"
+        out.write(f"{mark} {v.assignment:<20} {v.kind:<28} {v.score:g}/{v.max_score:g}"
+                  f"{'  ' + v.why if v.why else ''}\n")
+    bad = [v for v in verdicts if not v.ok]
+    out.write(f"verify: {len(verdicts) - len(bad)}/{len(verdicts)} checks passed\n")
+    return not bad

@@ -1,0 +1,414 @@
+"""What one Ray task does: autograde one submission with nbgrader, privately.
+
+``grade_submission(job)`` receives everything as data (the submission's files,
+the snapshot of the released assignment, the settings), builds a throw-away
+nbgrader course in a private temporary folder, runs nbgrader's own ``autograde``
+there (its sanitize and autograde preprocessors, with ``Execute`` swapped for
+``GuardedExecute``), and returns the scores, comments, autograded notebooks,
+trusted-channel reports and incidents as data. It never touches the course
+gradebook: the driver, the single writer, stores the result.
+
+The same function runs the instructor's source notebook to get the reference
+reports (the "student" is then the reference solution itself).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import nbformat
+
+from gradkit_autograder.checks import notebook_reports
+from gradkit_autograder.course import ensure_tools_on_path, quiet_nbgrader
+from gradkit_autograder.sandbox import Isolation, Secrets, decide_isolation
+from gradkit_autograder.settings import AssignmentSettings
+from gradkit_autograder.snapshot import restore_snapshot, snapshot_digest
+
+TIMESTAMP_FILE = "timestamp.txt"
+
+
+@dataclass
+class GradingJob:
+    """One submission to grade, as plain data (it is shipped to a Ray worker)."""
+
+    assignment: str
+    student: str
+    snapshot: dict[str, Any]
+    files: dict[str, bytes]            # relative path -> content, as collected
+    source_files: dict[str, bytes]     # non-notebook files of the source folder
+    settings: dict[str, Any]
+    course_config: dict[str, Any]      # the course's nbgrader configuration
+    secrets: Secrets = Secrets()        # folders kernels must not see (namespace mode)
+    release_checksums: dict[str, dict[str, str]] = field(default_factory=dict)  # notebook -> cell -> checksum
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    submitted: bool
+    grades: dict[str, dict[str, Any]] = field(default_factory=dict)   # cell -> auto_score, max_score, needs_manual_grade
+    comments: dict[str, str | None] = field(default_factory=dict)
+    late_penalty: float | None = None
+    notebook_json: str | None = None      # the autograded notebook
+    reports: dict[str, dict[str, list]] = field(default_factory=dict)
+    incidents: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class GradingResult:
+    assignment: str
+    student: str
+    ok: bool
+    error: str | None = None
+    timestamp: str | None = None
+    notebooks: list[NotebookResult] = field(default_factory=list)
+    incidents: list[dict[str, str]] = field(default_factory=list)
+    isolation: str = ""
+    log: str = ""
+    duration_s: float = 0.0
+    worker_pid: int = 0
+    # seconds per phase inside the worker: isolation (deciding it, once per worker
+    # process), prepare (private course and gradebook), autograde (nbgrader's whole
+    # run), of which kernel_start, kernel_stop, execute, scratch; collect (reading back)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return sum(g["auto_score"] or 0.0 for nb in self.notebooks for g in nb.grades.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(g["max_score"] for nb in self.notebooks for g in nb.grades.values())
+
+    def all_incidents(self) -> list[dict[str, str]]:
+        return self.incidents + [dict(i, notebook=nb.name) for nb in self.notebooks for i in nb.incidents]
+
+
+# --- the private workspace ---------------------------------------------------------
+
+@contextmanager
+def private_workspace() -> Iterator[Path]:
+    """A temporary folder only root (or the grader's user) can list.
+
+    Mode 0711: a kernel running as another uid may pass through it to its own
+    scratch folder by exact path, but cannot list it or enter the 0700 course copy.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="gradkit-"))
+    try:
+        os.chmod(tmp, 0o711)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _gradebook_from_snapshot(snapshot: dict, course_id: str, dest: Path) -> None:
+    """A private SQLite gradebook holding the assignment; built once per worker process.
+
+    Creating a gradebook runs ``alembic`` in a subprocess, so each worker keeps a
+    template per snapshot and copies it for every submission.
+    """
+    from nbgrader.api import Gradebook
+
+    key = snapshot_digest(snapshot) + course_id
+    template = _TEMPLATES.get(key)
+    if template is None or not template.exists():
+        template = Path(tempfile.mkdtemp(prefix="gradkit-template-")) / "gradebook.db"
+        with Gradebook(f"sqlite:///{template}", course_id) as gb:
+            restore_snapshot(gb, snapshot)
+        _TEMPLATES[key] = template
+    shutil.copyfile(template, dest)
+
+
+def _write_files(base: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = (base / rel).resolve()
+        if base.resolve() not in path.parents:
+            continue   # collect never stores such paths; refuse them here too
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+# --- screening the submission before nbgrader sees it ---------------------------------
+
+def _cell_ids(nb) -> set[str]:
+    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+
+
+def screen_submission(files: dict[str, bytes], snapshot: dict,
+                      release_checksums: dict[str, dict[str, str]] | None = None
+                      ) -> tuple[dict[str, bytes], list[dict]]:
+    """Drop unreadable notebooks, match a renamed one, name tampered cells; (files, incidents).
+
+    - a notebook that is not valid JSON / nbformat is removed (nbgrader then
+      scores its cells 0, as for a missing notebook) and reported;
+    - if exactly one expected notebook is missing and exactly one unexpected
+      notebook carries that notebook's cell ids, it was renamed: it is graded
+      under the expected name and reported;
+    - edited or deleted locked cells are reported (nbgrader restores them).
+    """
+    incidents: list[dict] = []
+    kept = dict(files)
+    expected = {nb["name"]: {c["name"] for c in nb["grade_cells"] + nb["solution_cells"]}
+                for nb in snapshot["notebooks"]}
+    parsed = {}
+    for rel, data in files.items():
+        if not rel.endswith(".ipynb") or "/" in rel:
+            continue
+        try:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+            nbformat.validate(nb)
+            parsed[Path(rel).stem] = nb
+        except Exception as err:
+            del kept[rel]
+            incidents.append({"kind": "invalid_notebook", "cell": rel,
+                              "message": f"{rel} is not a valid notebook ({type(err).__name__}); scored 0"})
+    missing = [name for name in expected if name not in parsed]
+    unknown = [stem for stem in parsed if stem not in expected]
+    if len(missing) == 1 and len(unknown) == 1:
+        name, stem = missing[0], unknown[0]
+        if expected[name] and expected[name] <= _cell_ids(parsed[stem]):
+            kept[f"{name}.ipynb"] = kept.pop(f"{stem}.ipynb")
+            parsed[name] = parsed.pop(stem)
+            incidents.append({"kind": "renamed_notebook", "cell": f"{stem}.ipynb",
+                              "message": f"{stem}.ipynb graded as {name}.ipynb (renamed by the student)"})
+            missing = []
+    for name in missing:
+        incidents.append({"kind": "missing_notebook", "cell": f"{name}.ipynb",
+                          "message": f"{name}.ipynb not submitted; its cells score 0"})
+    for nb_snap in snapshot["notebooks"]:
+        if nb_snap["name"] in parsed:
+            incidents += tampered_cells(parsed[nb_snap["name"]], nb_snap,
+                                        (release_checksums or {}).get(nb_snap["name"], {}))
+    return kept, incidents
+
+
+def release_checksums(notebook_path: Path) -> dict[str, str]:
+    """Checksums of the locked cells of a released notebook, as the student received them.
+
+    The gradebook's checksums are those of the source cells; a cell with hidden
+    tests differs from its released version, so edits are judged against the release.
+    """
+    from nbgrader.utils import compute_checksum, is_locked
+
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: compute_checksum(c) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id") and is_locked(c)}
+
+
+def tampered_cells(nb, nb_snap: dict, released: dict[str, str]) -> list[dict]:
+    """Locked cells (tests, given code) the student edited or deleted.
+
+    nbgrader's ``OverwriteCells`` restores edited ones from the gradebook by
+    checksum and, with ``add_missing_cells``, puts deleted grade cells back; this
+    only names them for the report.
+    """
+    from nbgrader.utils import compute_checksum
+
+    locked = released or {c["name"]: c["checksum"] for c in nb_snap["source_cells"] if c["locked"]}
+    graded = {c["name"] for c in nb_snap["grade_cells"]}
+    seen, found = set(), []
+    for cell in nb.cells:
+        cell_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell_id in locked:
+            seen.add(cell_id)
+            if compute_checksum(cell) != locked[cell_id]:
+                found.append({"kind": "test_cell_edited", "cell": cell_id,
+                              "message": "locked cell edited by the student; restored from the release"})
+    for cell_id in sorted(graded - seen):
+        found.append({"kind": "test_cell_deleted", "cell": cell_id,
+                      "message": "test cell deleted by the student; put back from the release"})
+    return found
+
+
+# --- nbgrader configuration for the private course ------------------------------------------
+
+def _autograde_config(job: GradingJob, root: Path, tmp: Path, isolation: Isolation):
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    from gradkit_autograder.execute import GuardedExecute
+
+    settings = AssignmentSettings.from_dict(job.settings)
+    limits = settings.limits
+    c = Config(copy.deepcopy(job.course_config))
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    for step in ("source", "release", "submitted", "autograded", "feedback"):
+        setattr(c.CourseDirectory, f"{step}_directory", step)
+    c.CourseDirectory.directory_structure = os.path.join("{nbgrader_step}", "{student_id}", "{assignment_id}")
+    configured = c.Autograde.get("autograde_preprocessors")
+    steps = configured if isinstance(configured, list) else (
+        Autograde.class_traits()["autograde_preprocessors"].default())
+    c.Autograde.autograde_preprocessors = [GuardedExecute if p in (Execute, "nbgrader.preprocessors.Execute")
+                                           else p for p in steps]
+    c.GuardedExecute.timeout = max(1, int(limits.cell_timeout_s))
+    c.GuardedExecute.notebook_timeout = float(limits.notebook_timeout_s)
+    c.GuardedExecute.max_output_bytes = int(limits.max_output_kb * 1024)
+    c.GuardedExecute.scratch_root = str(tmp / "scratch")
+    c.GuardedExecute.scratch_uid = isolation.uid
+    c.LimitedKernelManager.memory_mb = int(limits.memory_mb)
+    c.LimitedKernelManager.file_mb = int(limits.max_file_mb)
+    c.LimitedKernelManager.uid = isolation.uid
+    c.LimitedKernelManager.hide = list(isolation.hide)
+    c.LimitedKernelManager.expose = list(isolation.expose)
+    c.LimitedKernelManager.expose_rw = [str(tmp)] if isolation.hide else []
+    # kernel connection files go here, where the kernel's uid can reach them by name
+    c.LimitedKernelManager.runtime_dir = str(tmp / "runtime")
+    c.LimitedKernelManager.threads = max(1, int(settings.resources.num_cpus))
+    c.NbGraderAPI.log_level = "WARN"
+    return c
+
+
+# --- reading the result back --------------------------------------------------------------
+
+def _collect_results(root: Path, job: GradingJob, present: set[str],
+                     timings: dict[str, float]) -> list[NotebookResult]:
+    """Grades, comments and notebooks from the private course; adds GuardedExecute's timings."""
+    from nbgrader.api import Gradebook
+
+    results = []
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", job.course_config.get(
+            "CourseDirectory", {}).get("course_id", "default_course") or "default_course") as gb:
+        submission = gb.find_submission(job.assignment, job.student)
+        by_name = {nb.notebook.name: nb for nb in submission.notebooks}
+        for nb_snap in job.snapshot["notebooks"]:
+            name = nb_snap["name"]
+            sub_nb = by_name[name]
+            result = NotebookResult(name=name, submitted=name in present)
+            for grade in sub_nb.grades:
+                result.grades[grade.cell.name] = {"auto_score": grade.auto_score,
+                                                  "max_score": grade.max_score,
+                                                  "needs_manual_grade": bool(grade.needs_manual_grade)}
+            for comment in sub_nb.comments:
+                result.comments[comment.cell.name] = comment.auto_comment
+            result.late_penalty = sub_nb.late_submission_penalty
+            path = root / "autograded" / job.student / job.assignment / f"{name}.ipynb"
+            if path.exists():
+                nb = nbformat.read(str(path), as_version=4)
+                result.reports = notebook_reports(nb)
+                result.incidents = list(nb.metadata.get("gradkit", {}).get("incidents", []))
+                spent = nb.metadata.get("gradkit", {}).pop("timings", {})
+                for phase, seconds in spent.items():
+                    timings[phase] = timings.get(phase, 0.0) + seconds
+                result.notebook_json = nbformat.writes(nb)
+            results.append(result)
+    return results
+
+
+def _nothing_submitted(snapshot: dict) -> list[NotebookResult]:
+    results = []
+    for nb in snapshot["notebooks"]:
+        result = NotebookResult(name=nb["name"], submitted=False)
+        for cell in nb["grade_cells"] + nb["task_cells"]:
+            result.grades[cell["name"]] = {"auto_score": 0.0, "max_score": cell["max_score"],
+                                           "needs_manual_grade": False}
+        results.append(result)
+    return results
+
+
+def grade_submission(job: GradingJob) -> GradingResult:
+    """Autograde one submission with nbgrader in a private folder; return the outcome as data."""
+    start = time.monotonic()
+    timings: dict[str, float] = {}
+    lap = [start]
+
+    def clock(phase: str) -> None:   # seconds since the previous phase ended
+        now = time.monotonic()
+        timings[phase] = timings.get(phase, 0.0) + now - lap[0]
+        lap[0] = now
+
+    from nbgrader.apps import NbGraderAPI   # slow only in a fresh worker process
+    from nbgrader.coursedir import CourseDirectory
+
+    ensure_tools_on_path()
+    quiet_nbgrader()
+    clock("imports")
+    settings = AssignmentSettings.from_dict(job.settings)
+    isolation = decide_isolation(settings.sandbox, job.secrets)   # cached per worker process
+    clock("isolation")
+    outcome = GradingResult(job.assignment, job.student, ok=False, isolation=isolation.describe(),
+                            worker_pid=os.getpid(), timings=timings)
+    files, outcome.incidents = screen_submission(job.files, job.snapshot, job.release_checksums)
+    if TIMESTAMP_FILE in files:
+        outcome.timestamp = files[TIMESTAMP_FILE].decode(errors="replace").strip() or None
+    expected = {nb["name"] for nb in job.snapshot["notebooks"]}
+    if not any(f"{name}.ipynb" in files for name in expected):
+        # nbgrader refuses a submission without any known notebook; score it as it
+        # scores a missing notebook: 0 on every cell, nothing left to grade by hand
+        outcome.notebooks = _nothing_submitted(job.snapshot)
+        outcome.ok = True
+        clock("prepare")
+        outcome.duration_s = time.monotonic() - start
+        return outcome
+    with private_workspace() as tmp:
+        root = tmp / "course"
+        root.mkdir(mode=0o700)
+        for name in ("scratch", "runtime"):
+            (tmp / name).mkdir()
+            os.chmod(tmp / name, 0o711)   # passable by the kernel's uid, not listable
+        _write_files(root / "submitted" / job.student / job.assignment, files)
+        (root / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
+        _write_files(root / "source" / job.assignment, job.source_files)
+        course_id = job.course_config.get("CourseDirectory", {}).get("course_id") or "default_course"
+        _gradebook_from_snapshot(job.snapshot, course_id, root / "gradebook.db")
+        config = _autograde_config(job, root, tmp, isolation)
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        clock("prepare")
+        status = api.autograde(job.assignment, job.student, force=True, create=True)
+        clock("autograde")
+        outcome.log = status.get("log", "")[-20000:]
+        present = {Path(rel).stem for rel in files if rel.endswith(".ipynb") and "/" not in rel}
+        try:
+            outcome.notebooks = _collect_results(root, job, present, timings)
+        except Exception as err:  # nbgrader failed before creating the submission
+            status.setdefault("error", f"{type(err).__name__}: {err}")
+            status["success"] = False
+        outcome.ok = bool(status["success"])
+        if not outcome.ok:
+            outcome.error = failure_reason(status.get("log", ""), status.get("error", ""))
+    clock("collect")   # reading the results back and removing the private folder
+    outcome.duration_s = time.monotonic() - start
+    return outcome
+
+
+def failure_reason(log: str, error: str) -> str:
+    """The last exception line nbgrader logged (its final message only says "see above")."""
+    import re
+
+    found = re.findall(r"^\s*([A-Za-z_.]*(?:Error|Exception)\b.*)$", log + "\n" + error, re.M)
+    useful = [f for f in found if not f.startswith("nbgrader.converters.base.NbGraderException")]
+    return (useful or found or ["nbgrader autograde failed"])[-1].strip()[:500]
+
+
+def job_files_from_dir(path: Path) -> dict[str, bytes]:
+    """Regular files under ``path`` (symbolic links are skipped, never followed)."""
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if d != ".ipynb_checkpoints"
+                       and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) or not os.path.isfile(full):
+                continue
+            files[os.path.relpath(full, path)] = Path(full).read_bytes()
+    return files
+
+
+def to_json(result: GradingResult) -> str:
+    """A result as JSON (for logs and tests)."""
+    from dataclasses import asdict
+
+    return json.dumps(asdict(result), default=str)

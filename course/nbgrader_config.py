@@ -1,0 +1,46 @@
+"""nbgrader configuration for the gradkit course directory.
+
+This folder is the nbgrader *course directory*: nbgrader writes ``release/``,
+``submitted/``, ``autograded/`` and ``feedback/`` here, and the gradebook
+(``gradebook.db``, SQLite) lives here unless ``CourseDirectory.db_url`` names
+another database. The instructor's source notebooks are NOT kept here: they live
+in ``../assignments/<assignment_id>/`` so that the repository has one home for
+assignments. nbgrader builds every path as ``root/<step>/<student>/<assignment>``
+with ``os.path.join``, so a relative ``source_directory`` of ``../assignments``
+resolves to the sibling folder (``root/../assignments/./<assignment>``) and works
+with all of nbgrader's apps, ``nbgrader generate_assignment`` included.
+
+Run nbgrader from this folder (``cd course && nbgrader generate_assignment a0_warmup``)
+or use ``gradkit`` (``gradkit release a0_warmup``), which reads this file too.
+"""
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "gradkit"
+c.CourseDirectory.source_directory = "../assignments"
+
+# Everything in an assignment folder except the notebooks is copied into the
+# student release by nbgrader, so the grader-only files are ignored here:
+# wrong-answer submissions used by `gradkit verify`, the per-assignment settings
+# and the authoring notes.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "mutants",
+    "assignment.yaml",
+    "README.md",
+]
+
+# The stub a student sees in place of a reference solution.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError()",
+}
+
+# Default per-cell time limit for plain `nbgrader autograde`; `gradkit grade`
+# takes its limits from each assignment's assignment.yaml instead.
+c.Execute.timeout = 60
+
+# A grade cell deleted by a student is put back from the gradebook copy.
+c.OverwriteCells.add_missing_cells = True

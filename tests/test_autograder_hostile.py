@@ -1,0 +1,298 @@
+"""Hostile and broken submissions: each gets a clear incident, the batch goes on,
+and no other student's grade or file is touched.
+
+One scratch course (short limits) grades one class once: an honest reference
+student plus one student per attack. The assertions look at that student's
+scores, its incident lines and the file system afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gradkit_autograder.classbuilder import build_class, submission_with, write_submission
+from gradkit_autograder.collect import collect
+from gradkit_autograder.course import Course
+from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.release import release
+from gradkit_autograder.scratch import scratch_course
+
+pytestmark = pytest.mark.slow
+A = "a0_warmup"
+REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
+LIMITS = """
+limits:
+  cell_timeout_s: 3
+  notebook_timeout_s: 60
+  memory_mb: 1024
+  max_output_kb: 64
+  max_file_mb: 8
+"""
+SOFTPLUS_OK = ("def softplus(x):\n    x = np.asarray(x, dtype=float)\n"
+               "    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))\n")
+
+
+def _attack_cell(course: Course, marker: Path) -> str:
+    """A cell that tries to read the hidden tests and gradebook and to damage files."""
+    targets = {
+        "read_source": str(course.source_dir(A) / "warmup.ipynb"),
+        "read_gradebook": str(course.root / "gradebook.db"),
+        "read_private_gradebook": "../../course/gradebook.db",
+        "read_other_student": str(course.submitted_dir("reference", A) / "warmup.ipynb"),
+        "read_root_home": "/root/.ray/auth_token",
+    }
+    return textwrap.dedent(f"""
+        import json, os
+        attempts = {{}}
+        for name, path in {targets!r}.items():
+            try:
+                with open(path, "rb") as fh:
+                    attempts[name] = "READ %d bytes" % len(fh.read())
+            except Exception as err:
+                attempts[name] = "blocked: " + type(err).__name__
+        for name, path in {{"write_course": {str(course.root / "pwned.txt")!r},
+                            "write_tmp": {str(marker)!r}}}.items():
+            try:
+                with open(path, "w") as fh:
+                    fh.write("pwned")
+                attempts[name] = "WROTE"
+            except Exception as err:
+                attempts[name] = "blocked: " + type(err).__name__
+        try:
+            os.remove({str(course.submitted_dir("reference", A) / "warmup.ipynb")!r})
+            attempts["delete_other_student"] = "DELETED"
+        except Exception as err:
+            attempts["delete_other_student"] = "blocked: " + type(err).__name__
+        print("ATTEMPTS" + json.dumps(attempts))
+        """) + SOFTPLUS_OK
+
+
+AGREEABLE = textwrap.dedent("""
+    class Agreeable:
+        "Equal to everything, true, and swallowing every numpy function (nbgrader issue 1379)."
+        shape = property(lambda self: Agreeable())
+        def __eq__(self, other): return True
+        def __ge__(self, other): return Agreeable()
+        def __bool__(self): return True
+        def __array_function__(self, func, types, args, kwargs): return Agreeable()
+        def __array_ufunc__(self, ufunc, method, *args, **kwargs): return Agreeable()
+    def pairwise_sq_dists(A, B):
+        return Agreeable()
+    """)
+
+CHEAT_ALLCLOSE = ("np.allclose = lambda *args, **kwargs: True\n"
+                  "np.isclose = lambda *args, **kwargs: True\n"
+                  "def softplus(x):\n    return np.zeros(np.shape(x))\n")
+CHEAT_REPORT = ("import gradkit_autograder.channel as channel\n"
+                "channel.report = lambda *args, **kwargs: None   # send nothing\n"
+                "def standardize(X):\n    return np.zeros(np.shape(X))\n")
+
+
+def _students(course: Course, marker: Path) -> dict[str, object]:
+    """student -> notebook (or raw bytes for files that are not notebooks)."""
+    src, rel = course.source_dir(A) / "warmup.ipynb", course.release_dir(A) / "warmup.ipynb"
+
+    def nb(answers=None, tests=None):
+        return submission_with(src, rel, answers, tests)
+
+    return {
+        "loop_forever": nb({"softplus": "def softplus(x):\n    while True:\n        pass\n"}),
+        "swallow_interrupt": nb({"softplus": (
+            "def softplus(x):\n    while True:\n        try:\n            while True:\n"
+            "                pass\n        except KeyboardInterrupt:\n            pass\n")}),
+        "memory_hog": nb({"standardize": (
+            "def standardize(X):\n    hog = []\n    for _ in range(40):   # 4 GB in 100 MB blocks\n"
+            "        hog.append(np.ones(12_500_000))\n    return X\n")}),
+        "os_exit": nb({"pairwise": "import os\ndef pairwise_sq_dists(A, B):\n    os._exit(3)\n"}),
+        "segfault": nb({"pairwise": ("import ctypes\ndef pairwise_sq_dists(A, B):\n"
+                                     "    return ctypes.string_at(0)\n")}),
+        "sys_exit": nb({"softplus": SOFTPLUS_OK + "import sys\nsys.exit('bye')\n"}),
+        "exit_builtin": nb({"standardize": "exit()\n"}),
+        "kill_parent": nb({"softplus": SOFTPLUS_OK + "import os, signal\ntry:\n"
+                                                     "    os.kill(os.getppid(), signal.SIGKILL)\n"
+                                                     "except OSError as err:\n    print(err)\n"}),
+        "edited_tests": nb({"softplus": "def softplus(x):\n    return np.log(1.0 + np.exp(x))\n"},
+                           {"test_softplus_visible": "pass", "test_softplus_hidden": None}),
+        "output_flood": nb({"softplus": SOFTPLUS_OK + "print('x' * 20_000_000)\n"
+                                                      "for i in range(2000):\n    print(i)\n"}),
+        "file_attack": nb({"softplus": _attack_cell(course, marker)}),
+        "cheater": nb({"softplus": CHEAT_ALLCLOSE, "standardize": CHEAT_REPORT}),
+        "rigged_eq": nb({"pairwise": AGREEABLE}),
+    }
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    import ray
+
+    base = tmp_path_factory.mktemp("hostile")
+    marker = Path("/tmp") / f"gradkit-hostile-{os.getpid()}.txt"
+    course = scratch_course(Course.open(REPO_COURSE), base, [A])
+    (course.source_dir(A) / "assignment.yaml").write_text(LIMITS)
+    release(course, [A])
+    build_class(course, A, base / "class")           # reference, blank, mutants
+    for student, nb in _students(course, marker).items():
+        write_submission(base / "class" / student / A, {"warmup.ipynb": nb})
+    renamed = base / "class" / "renamed" / A
+    write_submission(renamed, {"warmup (1).ipynb": base / "class" / "reference" / A / "warmup.ipynb"})
+    (base / "class" / "invalid_json" / A).mkdir(parents=True)
+    (base / "class" / "invalid_json" / A / "warmup.ipynb").write_text('{"cells": [')
+    (base / "class" / "missing" / A).mkdir(parents=True)
+    (base / "class" / "missing" / A / "notes.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    collect(course, base / "class", assignment=A)
+    before = {p: p.read_bytes() for p in (course.root / "submitted").rglob("*") if p.is_file()}
+    started = start_ray(2, None)
+    summary = grade(course, A, workers=2, progress=False)
+    yield course, summary, before, marker
+    if started:
+        ray.shutdown()
+    marker.unlink(missing_ok=True)
+
+
+def _outcome(summary, student):
+    return next(o for o in summary.outcomes if o.student == student)
+
+
+def _scores(course, student) -> dict[str, float]:
+    with course.gradebook() as gb:
+        sub = gb.find_submission(A, student)
+        return {g.cell.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
+
+
+def _kinds(outcome) -> dict[str, set[str]]:
+    kinds: dict[str, set[str]] = {}
+    for inc in outcome.incidents:
+        kinds.setdefault(inc["kind"], set()).add(inc["cell"])
+    return kinds
+
+
+Q1 = ("test_softplus_visible", "test_softplus_hidden")
+Q2 = ("test_standardize_visible", "test_standardize_hidden")
+Q3 = ("test_pairwise_visible", "test_pairwise_hidden")
+
+
+def _zero_only(course, student, zero_cells):
+    scores = _scores(course, student)
+    for cell, score in scores.items():
+        assert score == (0.0 if cell in zero_cells else {"visible": 1.0}.get(cell.split("_")[-1], 2.0)), \
+            (student, cell, score)
+
+
+def test_batch_completed_and_honest_students_unaffected(hostile):
+    course, summary, _, _ = hostile
+    assert summary.count("failed") == 0, [(o.student, o.error) for o in summary.outcomes]
+    assert _outcome(summary, "reference").score == 9 and not _outcome(summary, "reference").incidents
+    assert _outcome(summary, "blank").score == 0
+    assert _outcome(summary, "mutant-softplus_naive").score == 7
+
+
+def test_infinite_loop_scores_zero_on_its_cells_only(hostile):
+    course, summary, _, _ = hostile
+    _zero_only(course, "loop_forever", Q1)
+    assert _kinds(_outcome(summary, "loop_forever"))["cell_time_limit"] == set(Q1)
+
+
+def test_loop_that_swallows_interrupts_gets_a_fresh_kernel(hostile):
+    course, summary, _, _ = hostile
+    _zero_only(course, "swallow_interrupt", Q1)
+    assert set(Q1) <= _kinds(_outcome(summary, "swallow_interrupt"))["kernel_hung"]
+
+
+def test_memory_exhaustion_hits_the_kernel_limit(hostile):
+    course, summary, _, _ = hostile
+    _zero_only(course, "memory_hog", Q2)
+    assert _kinds(_outcome(summary, "memory_hog"))["memory_limit"] == set(Q2)
+
+
+@pytest.mark.parametrize("student", ["os_exit", "segfault"])
+def test_dying_kernel_is_restarted_and_the_rest_graded(hostile, student):
+    course, summary, _, _ = hostile
+    _zero_only(course, student, Q3)
+    assert set(Q3) <= _kinds(_outcome(summary, student))["kernel_died"]
+
+
+def test_sys_exit_and_exit_do_not_stop_grading(hostile):
+    course, summary, _, _ = hostile
+    assert _outcome(summary, "sys_exit").score == 9        # SystemExit is an ordinary error
+    _zero_only(course, "exit_builtin", Q2)                  # exit() ends the kernel: Q2 undefined
+    assert "kernel_died" in _kinds(_outcome(summary, "exit_builtin"))
+
+
+def test_edited_and_deleted_tests_are_restored_by_checksum(hostile):
+    course, summary, _, _ = hostile
+    kinds = _kinds(_outcome(summary, "edited_tests"))
+    assert kinds["test_cell_edited"] == {"test_softplus_visible"}
+    assert kinds["test_cell_deleted"] == {"test_softplus_hidden"}
+    # the literal softplus passes the restored visible test but not the restored hidden one
+    assert _scores(course, "edited_tests") == _scores(course, "mutant-softplus_naive")
+
+
+def test_missing_renamed_and_invalid_notebooks(hostile):
+    course, summary, _, _ = hostile
+    assert _outcome(summary, "renamed").score == 9
+    assert "renamed_notebook" in _kinds(_outcome(summary, "renamed"))
+    for student, kind in [("missing", "missing_notebook"), ("invalid_json", "invalid_notebook")]:
+        assert _outcome(summary, student).score == 0
+        assert kind in _kinds(_outcome(summary, student)), student
+
+
+def test_megabytes_of_output_are_truncated(hostile):
+    course, summary, _, _ = hostile
+    assert _outcome(summary, "output_flood").score == 9
+    assert "output_truncated" in _kinds(_outcome(summary, "output_flood"))
+    path = course.autograded_dir("output_flood", A) / "warmup.ipynb"
+    assert path.stat().st_size < 1_000_000
+
+
+def test_kernel_cannot_kill_its_grading_worker(hostile):
+    course, summary, _, _ = hostile
+    outcome = _outcome(summary, "kill_parent")
+    if not summary.isolation.startswith(("namespace", "uid")):
+        pytest.skip(f"kernels run as the grader's user here ({summary.isolation})")
+    assert outcome.status == "graded" and outcome.score == 9
+
+
+def test_kernel_cannot_read_secrets_or_touch_other_files(hostile):
+    course, summary, before, marker = hostile
+    if not summary.isolation.startswith("namespace"):
+        pytest.skip(f"file isolation needs root and mount namespaces; here: {summary.isolation}")
+    nb = nbformat.read(str(course.autograded_dir("file_attack", A) / "warmup.ipynb"), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    attempts = json.loads(text.split("ATTEMPTS", 1)[1].splitlines()[0])
+    assert len(attempts) == 8
+    # /tmp is a private, empty tmpfs in the kernel's namespace: writing there is harmless
+    assert attempts.pop("write_tmp") in ("WROTE", "blocked: PermissionError")
+    assert all(v.startswith("blocked") for v in attempts.values()), attempts
+    assert not (course.root / "pwned.txt").exists() and not marker.exists()
+    after = {p: p.read_bytes() for p in (course.root / "submitted").rglob("*") if p.is_file()}
+    assert after == before
+    assert _outcome(summary, "file_attack").score == 9
+
+
+def _messages(summary, student, cell):
+    return " ".join(i["message"] for i in _outcome(summary, student).incidents if i["cell"] == cell)
+
+
+def test_monkeypatching_the_checks_does_not_earn_hidden_points(hostile):
+    """np.allclose patched to True (Q1) and the channel's report replaced (Q2, and so Q3)."""
+    course, summary, _, _ = hostile
+    scores = _scores(course, "cheater")
+    assert [scores[c] for c in (Q1[1], Q2[1], Q3[1])] == [0, 0, 0], scores
+    assert scores[Q1[0]] == 1          # visible tests run in the kernel: the patch fools them
+    assert _kinds(_outcome(summary, "cheater"))["trusted_check_overruled"] == {Q1[1], Q2[1], Q3[1]}
+    assert "values differ from the reference" in _messages(summary, "cheater", Q1[1])
+    assert "no result reported" in _messages(summary, "cheater", Q2[1])
+
+
+def test_object_equal_to_everything_does_not_pass_hidden_checks(hostile):
+    """nbgrader issue 1379: the kernel's own asserts pass, the numbers that cross do not."""
+    course, summary, _, _ = hostile
+    scores = _scores(course, "rigged_eq")
+    assert scores[Q3[1]] == 0 and scores[Q1[1]] == 2 and scores[Q2[1]] == 2
+    assert "could not be converted to numbers" in _messages(summary, "rigged_eq", Q3[1])

@@ -1,0 +1,219 @@
+"""End to end on a0_warmup: release, collect, grade on Ray, feedback, export, report.
+
+One scratch course is graded once (module fixture) and shared by the tests; the
+oracle for scores is plain ``nbgrader autograde`` run on a copy of the same course.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from gradkit_autograder import ledger
+from gradkit_autograder.classbuilder import build_class, submission_with, write_submission
+from gradkit_autograder.cli import build_parser, main
+from gradkit_autograder.collect import collect
+from gradkit_autograder.course import Course
+from gradkit_autograder.export import export
+from gradkit_autograder.feedback import write_feedback
+from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.release import release
+from gradkit_autograder.report import write_report
+from gradkit_autograder.scratch import scratch_course
+
+pytestmark = pytest.mark.slow
+A = "a0_warmup"
+REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A scratch course with a class of full, partial and zero submissions, graded once."""
+    import ray
+
+    base = tmp_path_factory.mktemp("pipeline")
+    course = scratch_course(Course.open(REPO_COURSE), base, [A])
+    release(course, [A])
+    kinds = build_class(course, A, base / "class")
+    src, rel = course.source_dir(A) / "warmup.ipynb", course.release_dir(A) / "warmup.ipynb"
+    # a student who did Q1 and Q3 (Q3 with loops) but left Q2 as released
+    mixed = submission_with(src, rel, answers={
+        "standardize": "def standardize(X):\n    raise NotImplementedError()",
+        "pairwise": ("def pairwise_sq_dists(A, B):\n"
+                     "    A, B = np.asarray(A, float), np.asarray(B, float)\n"
+                     "    return np.array([[((a - b) ** 2).sum() for b in B] for a in A])")})
+    write_submission(base / "class" / "mixed" / A, {"warmup.ipynb": mixed})
+    kinds["mixed"] = "partial"
+    collect(course, base / "class")
+    started = start_ray(2, None)
+    summary = grade(course, A, workers=2, progress=False)
+    yield course, kinds, summary
+    if started:
+        ray.shutdown()
+
+
+def _cell_scores(course: Course, student: str) -> dict[str, float]:
+    with course.gradebook() as gb:
+        sub = gb.find_submission(A, student)
+        return {g.cell.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
+
+
+def test_class_graded_with_expected_totals(graded):
+    course, kinds, summary = graded
+    assert summary.count("graded") == len(kinds) and summary.count("failed") == 0
+    totals = {o.student: o.score for o in summary.outcomes}
+    assert totals["reference"] == 9 and totals["blank"] == 0
+    assert 0 < totals["mixed"] < 9
+    for student, kind in kinds.items():
+        if kind.startswith("mutant"):
+            assert 0 < totals[student] < 9, student
+
+
+def test_scores_equal_plain_nbgrader_autograde(graded, tmp_path):
+    """Plain `nbgrader autograde` on a copy of the same course gives the same cell scores."""
+    course, kinds, _ = graded
+    shutil.copytree(course.root.parent, tmp_path / "copy", symlinks=True)
+    plain = Course.open(tmp_path / "copy" / "course")
+    shutil.rmtree(plain.root / "autograded")
+    api = plain.api()
+    for student in kinds:
+        result = api.autograde(A, student, force=True, create=True)
+        assert result["success"], result.get("error")
+    scores = {s: _cell_scores(plain, s) for s in kinds}
+    assert {s: _cell_scores(course, s) for s in kinds} == scores
+    assert len({sum(v.values()) for v in scores.values()}) >= 3   # full, partial and zero
+
+
+def test_rerun_skips_unchanged_and_force_regrades(graded):
+    course, kinds, _ = graded
+    again = grade(course, A, workers=2, progress=False)
+    assert again.count("skipped") == len(kinds) and again.count("graded") == 0
+    path = course.submitted_dir("blank", A) / "warmup.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("an afterthought"))
+    nbformat.write(nb, str(path))
+    changed = grade(course, A, workers=2, progress=False)
+    assert [o.student for o in changed.outcomes if o.status == "graded"] == ["blank"]
+    forced = grade(course, A, workers=2, progress=False, force=True, students=["reference"])
+    assert forced.count("graded") == 1
+    with course.gradebook() as gb:
+        runs = {r["student"]: r["runs"] for r in ledger.rows(gb.engine, A)}
+    assert runs["reference"] == 2 and runs["blank"] == 2 and runs["mixed"] == 1
+
+
+def _hidden_lines(course: Course) -> list[str]:
+    nb = nbformat.read(str(course.source_dir(A) / "warmup.ipynb"), as_version=4)
+    lines = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def test_feedback_shows_visible_results_but_never_hidden_source(graded):
+    course, kinds, _ = graded
+    pages = write_feedback(course, A)
+    assert len(pages) == len(kinds)
+    hidden = _hidden_lines(course)
+    assert len(hidden) > 10
+    import html
+
+    for page in pages:
+        text = html.unescape(page.read_text())
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, (page, leaked)
+    blank = html.unescape((course.feedback_dir("blank", A) / "warmup.html").read_text())
+    assert "Test test_softplus_visible: failed (0 / 1)" in blank
+    assert "NotImplementedError" in blank                      # the visible test's message
+    naive = html.unescape((course.feedback_dir("mutant-softplus_naive", A) / "warmup.html").read_text())
+    assert "Test test_softplus_visible: passed (1 / 1)" in naive
+    assert "Test test_softplus_hidden: failed (0 / 2)" in naive
+
+
+def test_export_csv_and_canvas_match_gradebook(graded):
+    course, kinds, summary = graded
+    totals = {o.student: o.score for o in summary.outcomes if o.status == "graded"}
+    with open(export(course, "csv")) as fh:
+        rows = [r for r in csv.DictReader(fh) if r["assignment"] == A]
+    assert {r["student_id"]: float(r["score"]) for r in rows} == pytest.approx(
+        {s: _total(course, s) for s in kinds})
+    with open(export(course, "canvas")) as fh:
+        table = list(csv.reader(fh))
+    assert table[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert table[1][0].strip() == "Points Possible" and table[1][5] == "9"
+    by_login = {r[3]: r[5] for r in table[2:]}
+    assert float(by_login["reference"]) == 9 and float(by_login["blank"]) == 0
+    assert set(totals) <= set(kinds)
+
+
+def _total(course, student):
+    return sum(v or 0 for v in _cell_scores(course, student).values())
+
+
+def test_report_counts_failures_per_test(graded):
+    course, kinds, _ = graded
+    report = write_report(course, A)
+    assert report.plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    failed = {s.cell: s.failed for s in report.cells}
+    for cell in failed:   # independent count straight from the gradebook
+        expected = sum(_cell_scores(course, s)[cell] < _max(course, cell) for s in kinds)
+        assert failed[cell] == expected
+    assert failed["test_softplus_hidden"] >= 2          # blank and the naive softplus
+    assert "Tests that failed the most students" in report.markdown_path.read_text()
+
+
+def _max(course, cell):
+    with course.gradebook() as gb:
+        return gb.find_grade_cell(cell, "warmup", A).max_score
+
+
+def test_cli_has_every_command_with_an_example(capsys):
+    parser = build_parser()
+    actions = [a for a in parser._actions if a.dest == "command"][0]
+    assert set(actions.choices) == {"release", "collect", "grade", "feedback", "export",
+                                    "report", "verify", "demo"}
+    for name, sub in actions.choices.items():
+        text = sub.format_help()
+        assert "example:" in text and f"gradkit {name}" in text and "--course" in text
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    assert main(["grade", "a0_warmup", "--course", str(tmp_path)]) == 2
+    assert "has no nbgrader_config.py" in capsys.readouterr().err
+    course = Course.open(REPO_COURSE)
+    scratch = scratch_course(course, tmp_path / "s", [A])
+    assert main(["grade", "no_such", "--course", str(scratch.root)]) == 2
+    err = capsys.readouterr().err
+    assert "no source notebooks for assignment 'no_such'" in err and "a0_warmup" in err
+    assert main(["grade", A, "--course", str(scratch.root)]) == 2
+    assert "gradkit release a0_warmup" in capsys.readouterr().err
+
+
+def test_verify_passes_on_a0_and_catches_a_useless_mutant(graded, tmp_path, capsys):
+    course, _, _ = graded
+    scratch = scratch_course(Course.open(REPO_COURSE), tmp_path, [A])
+    # a "wrong answer" that is actually the reference: it scores full marks, so verify must fail
+    shutil.copytree(scratch.source_dir(A) / "mutants" / "softplus_naive",
+                    scratch.source_dir(A) / "mutants" / "not_wrong")
+    release(scratch, [A])
+    from gradkit_autograder.classbuilder import reference_notebook
+
+    good = reference_notebook(scratch.source_dir(A) / "warmup.ipynb", scratch.release_dir(A) / "warmup.ipynb")
+    nbformat.write(good, str(scratch.source_dir(A) / "mutants" / "not_wrong" / "warmup.ipynb"))
+    assert main(["verify", A, "--course", str(scratch.root), "--workers", "2"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"FAIL a0_warmup\s+mutant:not_wrong\s+9/9", out)
+    assert re.search(r"ok\s+a0_warmup\s+reference\s+9/9", out)
+    assert re.search(r"ok\s+a0_warmup\s+blank\s+0/9", out)
+    assert re.search(r"ok\s+a0_warmup\s+mutant:softplus_naive\s+7/9", out)
