@@ -1,0 +1,58 @@
+"""Start-up cost: seconds from calling train() to the first training step, per strategy.
+
+Measured on an embedded Ray that is already running (its own start-up is printed
+first), so the figures are the cost of each strategy's actors: worker processes that
+import torch and build the model, parameter servers, Ray Train's controller and process
+group. The peer is Ray Train + DDP (the production path); the ratio column is
+``ddp seconds / strategy seconds`` (above 1: the strategy starts faster than DDP).
+
+    .venv/bin/python bench/bench_startup.py
+    .venv/bin/python bench/bench_startup.py --quick
+"""
+
+import argparse
+import time
+
+import ray
+
+from gradkit.distributed import STRATEGIES, train
+from gradkit.distributed.examples import make_mlp, mlp_factory, synthetic_classification
+from gradkit.distributed.pipeline import Pipeline, split_sequential
+from gradkit.distributed.ray_runtime import ensure_ray
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one run per strategy instead of the best of two")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 2
+
+    start = time.perf_counter()
+    ensure_ray(num_cpus=max(args.workers, 2))
+    print(f"embedded ray.init: {time.perf_counter() - start:.1f} s")
+    data = synthetic_classification(512, 32, 4)
+    model_fn = mlp_factory((32, 64, 4))
+
+    seconds = {}
+    for strategy in STRATEGIES:
+        workers = 1 if strategy == "single" else args.workers
+        runs = [train(model_fn, data, strategy=strategy, workers=workers, batch_size=32,
+                      epochs=1, use_gpu=False).startup_s for _ in range(repeats)]
+        seconds[strategy] = min(runs)
+    runs = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        with Pipeline(split_sequential(make_mlp((32, 64, 64, 4)), 2), use_gpu=False) as pipe:
+            pipe.train_step(*data, micro_batches=1)
+            runs.append(time.perf_counter() - begin)  # includes one (tiny) step
+    seconds["pipeline (2 stages)"] = min(runs)
+
+    print(f"{'strategy':>20} {'start-up s':>11} {'ddp/this':>9}")
+    for name, value in seconds.items():
+        print(f"{name:>20} {value:>11.2f} {seconds['ddp'] / value:>8.2f}x")
+    print(f"({args.workers} workers; best of {repeats}; Ray {ray.__version__})")
+
+
+if __name__ == "__main__":
+    main()

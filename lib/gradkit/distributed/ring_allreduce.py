@@ -1,0 +1,192 @@
+"""Ring all-reduce between Ray actors: reduce-scatter, then all-gather, chunk by chunk.
+
+The picture from the lecture, with ``n`` workers in a ring, each holding a vector cut
+into ``n`` chunks:
+
+* **reduce-scatter**, ``n - 1`` steps: in step ``s`` worker ``i`` sends chunk
+  ``(i - s) mod n`` to its right neighbour ``i + 1``, which adds it into its own copy of
+  that chunk. After the last step worker ``i`` holds the complete sum of chunk
+  ``(i + 1) mod n``.
+* **all-gather**, ``n - 1`` steps: in step ``s`` worker ``i`` sends chunk
+  ``(i + 1 - s) mod n`` (a finished sum) to ``i + 1``, which overwrites its copy.
+  After the last step every worker holds every summed chunk.
+
+Each worker sends and receives ``2 (n - 1) / n`` times the vector's size in total,
+independent of ``n``: that is why the ring is bandwidth-optimal.
+
+**Transport: the Ray object store.** A message is the return value of ``ring_send`` on
+the sender, an ``ObjectRef`` that the driver hands to ``ring_receive`` on the neighbour;
+Ray moves the bytes from sender to receiver (shared memory on one node, the network
+between nodes) without passing them through the driver. We chose this over
+``ray.util.collective`` point-to-point because (1) it uses only the primitives the
+course teaches (actors, tasks, object refs) and runs on every Ray install and device
+without a process group; (2) ``ray.util.collective``'s CPU backend is torch's own gloo,
+so the benchmark against ``torch.distributed`` would compare gloo with itself. The cost:
+every message is copied into the object store, and CUDA tensors are staged through host
+memory (NCCL would move them GPU to GPU; see ``torch_allreduce.py``).
+
+The driver only *submits* calls; it never waits between steps. Calls from one caller to
+one actor run in submission order, so worker ``i`` cannot send step ``s + 1`` before it has
+received step ``s``, and Ray starts a ``ring_receive`` only when the message it depends
+on exists: the steps pipeline by themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import ray
+import torch
+
+from gradkit.distributed.devices import actor_device, check_device
+
+__all__ = ["RingMember", "RingWorker", "ring_allreduce", "ring_allreduce_refs", "chunk_bounds"]
+
+REDUCE_SCATTER = "reduce-scatter"
+ALL_GATHER = "all-gather"
+
+
+def chunk_bounds(numel: int, n: int) -> list[tuple[int, int]]:
+    """Split ``range(numel)`` into ``n`` contiguous chunks whose sizes differ by at most one.
+
+    Works when ``numel`` is not divisible by ``n`` and when ``numel < n`` (then some chunks
+    are empty and those steps send empty messages).
+    """
+    base, extra = divmod(numel, n)
+    bounds, start = [], 0
+    for index in range(n):
+        stop = start + base + (1 if index < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def chunk_to_send(phase: str, rank: int, step: int, n: int) -> int:
+    """Index of the chunk worker ``rank`` sends in ``step`` of ``phase`` (the lecture's rule)."""
+    if phase == REDUCE_SCATTER:
+        return (rank - step) % n
+    if phase == ALL_GATHER:
+        return (rank + 1 - step) % n
+    raise ValueError(f"ring all-reduce: phase must be {REDUCE_SCATTER!r} or {ALL_GATHER!r}, got {phase!r}")
+
+
+class RingMember:
+    """Mix this into a Ray actor class so that :func:`ring_allreduce` can use its buffer.
+
+    The actor puts the vector to reduce in place with :meth:`ring_set_buffer`; after the
+    all-reduce the same buffer holds the sum (or mean). Only the ``ring_*`` methods are
+    called by the driver.
+    """
+
+    def ring_set_buffer(self, tensor: torch.Tensor) -> None:
+        """Adopt ``tensor`` (flattened, contiguous, on this worker's device) as the ring buffer."""
+        device = getattr(self, "device", None) or actor_device()
+        check_device(tensor, device, f"ring all-reduce buffer of worker {type(self).__name__}")
+        self._ring_buffer = tensor.detach().reshape(-1).contiguous()
+
+    def ring_begin(self, rank: int, world_size: int) -> int:
+        """Fix this member's place in the ring and cut its buffer into ``world_size`` chunks."""
+        if not hasattr(self, "_ring_buffer"):
+            raise RuntimeError(f"ring all-reduce: rank {rank} has no buffer; call ring_set_buffer first")
+        self._ring_rank, self._ring_size = rank, world_size
+        self._ring_bounds = chunk_bounds(self._ring_buffer.numel(), world_size)
+        return self._ring_buffer.numel()
+
+    def _ring_chunk(self, index: int) -> torch.Tensor:
+        start, stop = self._ring_bounds[index]
+        return self._ring_buffer[start:stop]  # a view: writes go into the buffer
+
+    def ring_send(self, phase: str, step: int) -> tuple[int, np.ndarray]:
+        """The message for the right neighbour: ``(chunk index, chunk values as numpy)``."""
+        index = chunk_to_send(phase, self._ring_rank, step, self._ring_size)
+        # .cpu() is free for CPU tensors and stages CUDA tensors through host memory.
+        return index, self._ring_chunk(index).cpu().numpy()
+
+    def ring_receive(self, phase: str, step: int, message: tuple[int, np.ndarray]) -> None:
+        """Add (reduce-scatter) or copy (all-gather) the left neighbour's chunk into ours."""
+        index, values = message
+        left = (self._ring_rank - 1) % self._ring_size
+        expected = chunk_to_send(phase, left, step, self._ring_size)
+        target = self._ring_chunk(index)
+        if index != expected or values.shape[0] != target.numel():
+            raise ValueError(
+                f"ring all-reduce ({phase}, step {step}): rank {self._ring_rank} expected chunk "
+                f"{expected} of {target.numel()} elements from rank {left}, got chunk {index} of "
+                f"{values.shape[0]}; every member must reduce a tensor of the same size "
+                f"(this one holds {self._ring_buffer.numel()})")
+        if target.device.type == "cpu":
+            # In place on a numpy view of our buffer: no temporary tensor, no extra copy.
+            out = target.numpy()
+            if phase == REDUCE_SCATTER:
+                np.add(out, values, out=out)
+            else:
+                out[...] = values
+        else:
+            incoming = torch.tensor(values, device=target.device)  # host -> device copy
+            if phase == REDUCE_SCATTER:
+                target.add_(incoming)
+            else:
+                target.copy_(incoming)
+
+    def ring_end(self, average: bool) -> None:
+        """Divide by the world size when a mean was asked for (gradient averaging)."""
+        if average:
+            self._ring_buffer.div_(self._ring_size)
+
+
+@ray.remote
+class RingWorker(RingMember):
+    """A ring member that only holds a tensor: for tests, benchmarks and the lecture demo."""
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = torch.device(device) if device else actor_device()
+        torch.set_num_threads(1)
+
+    def ready(self) -> bool:
+        return True
+
+    def set_tensor(self, tensor: torch.Tensor) -> None:
+        """Adopt a tensor sent by the driver; CPU tensors are moved to this worker's device.
+
+        Any other device (a CUDA tensor given to a CPU worker, a ``meta`` tensor) is a
+        :class:`~gradkit.distributed.devices.DeviceMismatchError`.
+        """
+        if tensor.device.type == "cpu":
+            tensor = tensor.to(self.device)
+        self.ring_set_buffer(tensor)
+
+    def make_tensor(self, numel: int, seed: int) -> None:
+        """Create a random buffer in the actor (benchmarks: no driver-to-actor transfer)."""
+        generator = torch.Generator().manual_seed(seed)
+        self.ring_set_buffer(torch.randn(numel, generator=generator).to(self.device))
+
+    def get_tensor(self) -> torch.Tensor:
+        return self._ring_buffer.cpu()
+
+    def buffer_device(self) -> str:
+        return str(self._ring_buffer.device)
+
+    def gpu_ids(self) -> list:
+        return list(ray.get_gpu_ids())
+
+
+def ring_allreduce_refs(members: list, average: bool = False) -> list:
+    """Submit a full ring all-reduce over ``members`` and return the refs to wait on.
+
+    ``members[i]`` is rank ``i``; its right neighbour is ``members[(i + 1) % n]``.
+    """
+    n = len(members)
+    if n < 1:
+        raise ValueError("ring all-reduce needs at least one member, got an empty list")
+    # Every ref is kept so that a failure surfaces with its own message (begin first).
+    refs = [member.ring_begin.remote(rank, n) for rank, member in enumerate(members)]
+    for phase in (REDUCE_SCATTER, ALL_GATHER):
+        for step in range(n - 1):
+            messages = [member.ring_send.remote(phase, step) for member in members]
+            for rank, member in enumerate(members):
+                refs.append(member.ring_receive.remote(phase, step, messages[(rank - 1) % n]))
+    return refs + [member.ring_end.remote(average) for member in members]
+
+
+def ring_allreduce(members: list, average: bool = False, timeout_s: float | None = None) -> None:
+    """Run a ring all-reduce over ``members`` and wait for it (sum, or mean if ``average``)."""
+    ray.get(ring_allreduce_refs(members, average), timeout=timeout_s)
