@@ -7,8 +7,11 @@ oracle for scores is plain ``nbgrader autograde`` run on a copy of the same cour
 from __future__ import annotations
 
 import csv
+import io
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -19,6 +22,7 @@ from gradkit_autograder.classbuilder import build_class, submission_with, write_
 from gradkit_autograder.cli import build_parser, main
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
+from gradkit_autograder.demo import run_demo
 from gradkit_autograder.export import export
 from gradkit_autograder.feedback import write_feedback
 from gradkit_autograder.grade import grade, start_ray
@@ -72,6 +76,17 @@ def test_class_graded_with_expected_totals(graded):
     for student, kind in kinds.items():
         if kind.startswith("mutant"):
             assert 0 < totals[student] < 9, student
+
+
+def test_time_is_accounted_per_phase(graded):
+    """Kernel and cell time measured by GuardedExecute lie inside nbgrader's autograde run."""
+    _, kinds, summary = graded
+    assert summary.tasks == len(kinds) + 1                     # and the reference run
+    t = summary.task_timings
+    assert all(t[phase] > 0 for phase in ("kernel_start", "kernel_stop", "execute", "autograde"))
+    assert t["kernel_start"] + t["kernel_stop"] + t["execute"] < t["autograde"]
+    assert "store" in summary.timings and "ray_start" not in summary.timings   # Ray came from the fixture
+    assert re.match(r"time: gradebook writes [0-9.]+ s; per task \(\d+\): kernel start/stop", summary.time_line())
 
 
 def test_scores_equal_plain_nbgrader_autograde(graded, tmp_path):
@@ -200,6 +215,27 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert "gradkit release a0_warmup" in capsys.readouterr().err
 
 
+def _console_script() -> list[str]:
+    """The installed ``gradkit`` command (gradkit.cli:main), or the same module run by python."""
+    script = Path(sys.executable).parent / "gradkit"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gradkit.cli"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["grade", "no_such"], "gradkit grade: error: no source notebooks for assignment 'no_such'"),
+    (["report", A], f"gradkit report: error: assignment '{A}' is not in the gradebook"),
+])
+def test_console_script_reports_bad_input_in_one_line(tmp_path, argv, message):
+    """The kit's entry point goes through the same guard as ``python -m gradkit_autograder``."""
+    scratch = scratch_course(Course.open(REPO_COURSE), tmp_path, [A])
+    proc = subprocess.run(_console_script() + argv + ["--course", str(scratch.root)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+
+
 def test_verify_passes_on_a0_and_catches_a_useless_mutant(graded, tmp_path, capsys):
     course, _, _ = graded
     scratch = scratch_course(Course.open(REPO_COURSE), tmp_path, [A])
@@ -217,3 +253,24 @@ def test_verify_passes_on_a0_and_catches_a_useless_mutant(graded, tmp_path, caps
     assert re.search(r"ok\s+a0_warmup\s+reference\s+9/9", out)
     assert re.search(r"ok\s+a0_warmup\s+blank\s+0/9", out)
     assert re.search(r"ok\s+a0_warmup\s+mutant:softplus_naive\s+7/9", out)
+
+
+def test_demo_runs_every_step_and_every_printed_file_exists(graded, tmp_path):
+    """``gradkit demo`` on a course holding only a0 (on the fixture's Ray): the table and the files."""
+    scratch = scratch_course(Course.open(REPO_COURSE), tmp_path / "src", [A])
+    mutants = sorted(p.name for p in (scratch.source_dir(A) / "mutants").iterdir())
+    out = io.StringIO()
+    assert run_demo(str(scratch.root), workers=2, keep=str(tmp_path / "demo"), out=out) == 0
+    text = out.getvalue()
+    points = float(re.search(rf"released {A}: \d+ graded cells, (\d+) points", text).group(1))
+    table = text.split("grade table:\n", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    scores = {row.split()[0]: row.split()[1] for row in table}
+    assert set(scores) == {"reference", "blank"} | {f"mutant-{m}" for m in mutants}
+    assert scores["reference"] == f"{points:g}/{points:g}" and scores["blank"] == f"0/{points:g}"
+    for m in mutants:
+        assert 0 < float(scores[f"mutant-{m}"].split("/")[0]) < points, m
+    files = re.findall(r"^(?:export|report): +(\S+)$|^ {12}(\S+\.png)$", text, re.M)
+    paths = [Path(a or b) for a, b in files]
+    assert len(paths) == 4 and all(p.is_file() for p in paths), paths
+    pages = list((tmp_path / "demo" / "course" / "feedback").rglob("*.html"))
+    assert len(pages) == len(scores) and f"feedback:   {len(pages)} pages" in text

@@ -2,11 +2,14 @@
 
 Whatever finished is in the gradebook, the rerun grades only the rest, and no
 submission is stored twice (the ledger counts how often each result was stored).
+The same Ray session also checks that the scheduler honours the resources an
+assignment declares (``resources:`` in assignment.yaml).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +22,7 @@ from gradkit_autograder import ledger
 from gradkit_autograder.classbuilder import submission_with, write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
-from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.grade import GradeError, grade, start_ray
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 
@@ -105,3 +108,42 @@ def test_ctrl_c_keeps_finished_results_and_rerun_grades_the_rest(tmp_path, ray_s
     assert _runs(course) == {s: ("graded", 1) for s in students}
     with course.gradebook() as gb:
         assert [gb.find_submission(A, s).score for s in students] == [9.0] * len(students)
+
+
+WINDOW = {"softplus": ("import time\nprint('WINDOW START', time.time())\ntime.sleep(1.0)\n"
+                       "print('WINDOW END', time.time())\n" + SLOW["softplus"].split("\n", 2)[2])}
+
+
+def _windows(course: Course, students: list[str]) -> list[tuple[float, float]]:
+    """(start, end) of the timed cell of each student, read from the autograded notebooks."""
+    spans = []
+    for student in students:
+        text = (course.autograded_dir(student, A) / "warmup.ipynb").read_text()
+        start = float(re.search(r"WINDOW START ([0-9.]+)", text).group(1))
+        end = float(re.search(r"WINDOW END ([0-9.]+)", text).group(1))
+        spans.append((start, end))
+    return sorted(spans)
+
+
+def _overlaps(spans: list[tuple[float, float]]) -> int:
+    return sum(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+@pytest.mark.parametrize("cpus, parallel", [(1, True), (2, False)])
+def test_cpus_per_kernel_are_reserved_on_ray(tmp_path, ray_session, cpus, parallel):
+    """On 2 Ray CPUs: 1 CPU per kernel lets two submissions run at once, 2 CPUs forbid it."""
+    students = [f"s{i}" for i in range(4)]
+    course = _course(tmp_path, f"resources:\n  num_cpus: {cpus}\n", {s: WINDOW for s in students})
+    summary = grade(course, A, workers=2, progress=False)
+    assert summary.count("graded") == len(students)
+    overlaps = _overlaps(_windows(course, students))
+    assert (overlaps > 0) == parallel, (cpus, _windows(course, students))
+
+
+def test_resources_the_cluster_lacks_are_refused_with_the_fix(tmp_path, ray_session):
+    course = _course(tmp_path, "resources:\n  num_gpus: 1\n", {"s0": {}})
+    with pytest.raises(GradeError, match=r"asks for 1 GPU per kernel; the Ray cluster has 0 GPU"):
+        grade(course, A, workers=2, progress=False)
+    (course.source_dir(A) / "assignment.yaml").write_text("resources:\n  num_cpus: 3\n")
+    with pytest.raises(GradeError, match=r"asks for 3 CPUs per kernel; the Ray cluster has 2"):
+        grade(course, A, workers=2, progress=False)

@@ -3,6 +3,12 @@
 ``gradkit.cli`` (the kit's main command) calls ``register(subparsers)``; each
 subcommand sets ``func``, a handler taking the parsed arguments and returning an
 exit code. ``python -m gradkit_autograder`` runs the same commands on their own.
+
+Every handler is wrapped by ``_guarded``: a mistake of the user's (an unknown
+assignment, a missing course, a bad ``assignment.yaml``, nothing released yet)
+prints one line ``gradkit <command>: error: <what and how to fix it>`` and exits
+with code 2, whichever of the two entry points ran it; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -32,13 +38,38 @@ def _common() -> argparse.ArgumentParser:
     return parent
 
 
+USAGE_ERROR = 2
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that report a problem with the user's input, not a bug."""
+    from gradkit_autograder.course import CourseError
+    from gradkit_autograder.grade import GradeError
+    from gradkit_autograder.settings import SettingsError
+
+    return CourseError, GradeError, SettingsError
+
+
+def _guarded(name: str, handler):
+    """``handler`` with the user's errors turned into one line on stderr and exit code 2."""
+    def run(args) -> int:
+        try:
+            return handler(args)
+        except user_errors() as err:
+            print(f"gradkit {name}: error: {err}", file=sys.stderr)
+            return USAGE_ERROR
+
+    run.__doc__ = handler.__doc__
+    return run
+
+
 def _add(subparsers, name: str, help_text: str, description: str, handler):
     parser = subparsers.add_parser(
         name, help=help_text, parents=[_common()],
         description=textwrap.dedent(description).strip(),
         epilog="example:\n  " + EXAMPLES[name],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(func=handler)
+    parser.set_defaults(func=_guarded(name, handler))
     return parser
 
 
@@ -105,9 +136,11 @@ def register(subparsers) -> None:
     p = _add(subparsers, "demo", "the whole pipeline in a temporary course", """
         Release every assignment into a fresh temporary course, build a small class
         (reference, blank, mutants), collect, grade in parallel, write feedback,
-        export and report; print the grade table and where each file is.""", _demo)
+        export and report; print the grade table and where each file is. The
+        course is left in place so that those files can be opened.""", _demo)
     p.add_argument("--workers", type=int)
-    p.add_argument("--keep", metavar="DIR", help="build the demo course in DIR and keep it")
+    p.add_argument("--keep", metavar="DIR", help="build the demo course in DIR (new or empty) "
+                   "instead of a new temporary folder")
 
 
 def _course(args):
@@ -156,6 +189,8 @@ def print_grade_summary(summary) -> None:
           f"{summary.count('skipped')} unchanged (skipped) in {summary.elapsed_s:.1f} s")
     if summary.isolation:
         print(f"kernel isolation: {summary.isolation}")
+    if summary.tasks:
+        print(summary.time_line())
     if summary.interrupted:
         print("interrupted: the results above are saved; run the same command again to resume")
 
@@ -218,13 +253,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gradkit_autograder.course import CourseError
-    from gradkit_autograder.grade import GradeError
-    from gradkit_autograder.settings import SettingsError
-
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (CourseError, GradeError, SettingsError) as err:
-        print(f"gradkit {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    return args.func(args)

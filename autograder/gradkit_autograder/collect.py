@@ -227,13 +227,13 @@ def collect(course: Course, path: str | Path, assignment: str | None = None) -> 
     path = Path(path)
     summary = CollectSummary()
     if not path.exists():
-        raise CourseError(f"collect: {path} does not exist (expected a folder or a .zip)")
+        raise CourseError(f"{path} does not exist (expected a folder or a .zip)")
     if path.is_file() and not zipfile.is_zipfile(path):
-        raise CourseError(f"collect: {path} is a file but not a zip archive")
+        raise CourseError(f"{path} is a file but not a zip archive")
     incoming = read_zip(path, summary) if path.is_file() else read_folder(path, summary)
     released = _released_notebooks(course)
     if not released:
-        raise CourseError("collect: no assignment is released yet; run `gradkit release` first")
+        raise CourseError("no assignment is released yet; run `gradkit release` first")
     for inc in incoming:
         if not STUDENT_ID.match(inc.student):
             summary.skipped.append((inc.student, "not a usable student id (letters, digits, _.@+-)"))

@@ -57,6 +57,18 @@ def quiet_nbgrader() -> None:
     warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
 
 
+def find_released(gradebook, assignment: str):
+    """The gradebook's record of a released assignment; CourseError naming the fix if absent."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        return gradebook.find_assignment(assignment)
+    except MissingEntry:
+        released = ", ".join(sorted(a.name for a in gradebook.assignments)) or "none"
+        raise CourseError(f"assignment {assignment!r} is not in the gradebook (released: {released}); "
+                          f"run `gradkit release {assignment}` first") from None
+
+
 def default_course_dir() -> Path:
     """``$GRADKIT_COURSE``, else ``./course``, else ``.`` if it holds a config, else the repo's ``course/``."""
     if os.environ.get(ENV_COURSE):

@@ -3,7 +3,8 @@
 Release every assignment, build a small class per assignment (reference, blank,
 wrong answers), collect it, grade it in parallel on Ray, write feedback, export
 grades (nbgrader CSV and Canvas CSV) and a report per assignment; print the grade
-table and where every file went.
+table and where every file went. The course is left in place (a new folder under
+the system's temporary folder, or ``--keep DIR``) so that those files can be opened.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from nbgrader.api import MissingEntry
+
 from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
+from gradkit_autograder.course import Course, CourseError
 from gradkit_autograder.export import export
 from gradkit_autograder.feedback import write_feedback
 from gradkit_autograder.grade import grade, start_ray
@@ -27,16 +30,18 @@ from gradkit_autograder.scratch import scratch_course
 def _grade_table(course: Course, assignments: list[str]) -> list[str]:
     with course.gradebook() as gb:
         students = sorted(s.id for s in gb.students)
-        lines = [f"{'student':<32}" + "".join(f"{a:>22}" for a in assignments)]
+        name_width = max([len("student")] + [len(s) for s in students]) + 2
+        widths = [max(len(a), 9) + 2 for a in assignments]
+        lines = [f"{'student':<{name_width}}" + "".join(f"{a:>{w}}" for a, w in zip(assignments, widths))]
         for student in students:
             cells = []
             for a in assignments:
                 try:
                     sub = gb.find_submission(a, student)
                     cells.append(f"{sub.score:g}/{sub.max_score:g}")
-                except Exception:   # no submission of this assignment
+                except MissingEntry:   # no submission of this assignment
                     cells.append("-")
-            lines.append(f"{student:<32}" + "".join(f"{c:>22}" for c in cells))
+            lines.append(f"{student:<{name_width}}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     return lines
 
 
@@ -48,7 +53,9 @@ def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | N
     for s in release(demo, assignments):
         out.write(f"released {s.assignment}: {s.graded_cells} graded cells, {s.points:g} points\n")
     for a in assignments:
-        build_class(demo, a, dest / "class")
+        kinds = build_class(demo, a, dest / "class")
+        mutants = sum(k.startswith("mutant") for k in kinds.values())
+        out.write(f"class for {a}: reference, blank and {mutants} stored wrong answers (mutants/)\n")
     got = collect(demo, dest / "class")
     out.write(f"collected {len(got.imported)} submissions from {dest / 'class'}\n")
     failed = 0
@@ -66,29 +73,36 @@ def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | N
     exports = [export(demo, "csv"), export(demo, "canvas")]
     reports = [write_report(demo, a) for a in assignments]
     out.write("\n".join(["", "grade table:"] + _grade_table(demo, assignments)) + "\n\n")
-    out.write(f"feedback:  {len(files)} pages under {demo.root / 'feedback'}\n")
+    root = demo.root
+    out.write(f"releases:   {root / 'release'}/<assignment>/\n")
+    out.write(f"submitted:  {root / 'submitted'}/<student>/<assignment>/\n")
+    out.write(f"autograded: {root / 'autograded'}/<student>/<assignment>/\n")
+    out.write(f"feedback:   {len(files)} pages, {root / 'feedback'}/<student>/<assignment>/<notebook>.html\n")
     for path in exports:
-        out.write(f"export:    {path}\n")
+        out.write(f"export:     {path}\n")
     for r in reports:
-        out.write(f"report:    {r.markdown_path}\n           {r.plot_path}\n")
-    out.write(f"gradebook: {demo.db_url}\n")
+        out.write(f"report:     {r.markdown_path}\n            {r.plot_path}\n")
+    out.write(f"gradebook:  {demo.db_url}\n")
     return 1 if failed else 0
 
 
 def run_demo(course_dir: str | None = None, db_url: str | None = None, workers: int | None = None,
              keep: str | None = None, out: TextIO = sys.stdout) -> int:
-    """Run the demo in ``keep`` (kept) or a temporary folder (removed afterwards)."""
+    """Run the demo in ``keep`` (an empty or new folder) or a new temporary folder; both are kept."""
     import ray
 
     course = Course.open(course_dir)
+    if keep:
+        dest = Path(keep)
+        if dest.exists() and any(dest.iterdir()):
+            raise CourseError(f"--keep {dest}: the folder is not empty; give a new or empty folder")
+    else:
+        dest = Path(tempfile.mkdtemp(prefix="gradkit-demo-"))
     started = start_ray(workers, None)
     try:
-        if keep:
-            return run_demo_in(course, Path(keep), workers, db_url, out)
-        with tempfile.TemporaryDirectory(prefix="gradkit-demo-") as tmp:
-            code = run_demo_in(course, Path(tmp), workers, db_url, out)
-            out.write("(temporary demo course removed; pass --keep DIR to keep it)\n")
-            return code
+        code = run_demo_in(course, dest, workers, db_url, out)
     finally:
         if started:
             ray.shutdown()
+    out.write(f"the demo course stays in {dest} (remove it with: rm -rf {dest})\n")
+    return code

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from gradkit_autograder.course import Course
+from gradkit_autograder.course import Course, CourseError
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -58,4 +58,6 @@ def export(course: Course, fmt: str = "csv", output: str | None = None) -> Path:
         raise ValueError(f"export: format must be 'csv' or 'canvas', got {fmt!r}")
     default = "grades.csv" if fmt == "csv" else "canvas_grades.csv"
     dest = Path(output) if output else course.output_dir("exports") / default
+    if not dest.parent.is_dir():
+        raise CourseError(f"cannot write {dest}: folder {dest.parent} does not exist")
     return export_csv(course, dest) if fmt == "csv" else export_canvas(course, dest)

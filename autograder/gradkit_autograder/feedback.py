@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from gradkit_autograder.channel import CHECK_MIME
-from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.course import Course, CourseError, find_released
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 STYLE = """
@@ -121,7 +121,7 @@ def write_feedback(course: Course, assignment: str) -> list[Path]:
     """Write feedback/<student>/<assignment>/<notebook>.html for every graded student."""
     written = []
     with course.gradebook() as gb:
-        notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+        notebooks = [nb.name for nb in find_released(gb, assignment).notebooks]
         for student in sorted(s.student.id for s in gb.assignment_submissions(assignment)):
             graded_dir = course.autograded_dir(student, assignment)
             for notebook in notebooks:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gradkit_autograder import ledger
-from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.course import Course, CourseError, find_released
 
 
 @dataclass
@@ -38,10 +38,10 @@ class Report:
 
 def cell_stats(gb, assignment: str) -> tuple[list[CellStats], dict[str, float], float]:
     """Per graded cell statistics, each student's total, and the assignment's maximum."""
-    a = gb.find_assignment(assignment)
+    a = find_released(gb, assignment)
     submissions = list(gb.assignment_submissions(assignment))
     if not submissions:
-        raise CourseError(f"report: no graded submissions of {assignment}; run `gradkit grade` first")
+        raise CourseError(f"no graded submissions of {assignment}; run `gradkit grade` first")
     totals = {s.student.id: s.score for s in submissions}
     stats = []
     for nb in sorted(a.notebooks, key=lambda n: n.name):
@@ -73,12 +73,12 @@ def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, ti
 
 
 def write_report(course: Course, assignment: str) -> Report:
-    out = course.output_dir("reports") / assignment
-    out.mkdir(parents=True, exist_ok=True)
     with course.gradebook() as gb:
         stats, totals, max_score = cell_stats(gb, assignment)
         ledger.ensure_tables(gb.engine)
         runs = ledger.rows(gb.engine, assignment)
+    out = course.output_dir("reports") / assignment
+    out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {assignment}: {len(totals)} students, mean {sum(totals.values()) / len(totals):.2f}"
              f" / {max_score:g}", "", "## Per question", "",
              "| notebook | test | points | mean | full marks | failed |", "|---|---|---|---|---|---|"]

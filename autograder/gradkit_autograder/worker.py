@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -49,6 +49,7 @@ class GradingJob:
     course_config: dict[str, Any]      # the course's nbgrader configuration
     secrets: Secrets = Secrets()        # folders kernels must not see (namespace mode)
     release_checksums: dict[str, dict[str, str]] = field(default_factory=dict)  # notebook -> cell -> checksum
+    alembic_version: str = ""          # the course gradebook's schema stamp ("": let nbgrader find it)
 
 
 @dataclass
@@ -113,18 +114,36 @@ def private_workspace() -> Iterator[Path]:
 _TEMPLATES: dict[str, Path] = {}
 
 
-def _gradebook_from_snapshot(snapshot: dict, course_id: str, dest: Path) -> None:
+def _stamp_schema(path: Path, alembic_version: str) -> None:
+    """Create ``path`` holding only nbgrader's schema stamp, as nbgrader itself writes it.
+
+    A new nbgrader ``Gradebook`` runs the ``alembic`` command in a subprocess to learn
+    the stamp (1-2 s, once per worker process); a database that already has a table is
+    taken as existing, so with the stamp copied from the course gradebook nbgrader
+    only creates its tables.
+    """
+    import sqlite3
+
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (alembic_version,))
+        db.commit()
+
+
+def _gradebook_from_snapshot(snapshot: dict, course_id: str, dest: Path,
+                             alembic_version: str = "") -> None:
     """A private SQLite gradebook holding the assignment; built once per worker process.
 
-    Creating a gradebook runs ``alembic`` in a subprocess, so each worker keeps a
-    template per snapshot and copies it for every submission.
+    Each worker keeps a template per snapshot and copies it for every submission.
     """
     from nbgrader.api import Gradebook
 
-    key = snapshot_digest(snapshot) + course_id
+    key = snapshot_digest(snapshot) + course_id + alembic_version
     template = _TEMPLATES.get(key)
     if template is None or not template.exists():
         template = Path(tempfile.mkdtemp(prefix="gradkit-template-")) / "gradebook.db"
+        if alembic_version:
+            _stamp_schema(template, alembic_version)
         with Gradebook(f"sqlite:///{template}", course_id) as gb:
             restore_snapshot(gb, snapshot)
         _TEMPLATES[key] = template
@@ -363,7 +382,7 @@ def grade_submission(job: GradingJob) -> GradingResult:
         (root / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
         _write_files(root / "source" / job.assignment, job.source_files)
         course_id = job.course_config.get("CourseDirectory", {}).get("course_id") or "default_course"
-        _gradebook_from_snapshot(job.snapshot, course_id, root / "gradebook.db")
+        _gradebook_from_snapshot(job.snapshot, course_id, root / "gradebook.db", job.alembic_version)
         config = _autograde_config(job, root, tmp, isolation)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         clock("prepare")

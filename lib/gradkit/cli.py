@@ -5,6 +5,11 @@ One argparse program with a subcommand per job. The library adds ``train``
 course workflow (release, collect, grade, feedback, export, report, verify,
 demo) through ``gradkit_autograder.cli.register``. Without the autograder,
 ``gradkit demo`` runs the training job instead.
+
+Each subcommand's handler returns the exit code. The autograder's handlers
+report a user's mistake (unknown assignment, missing course, bad settings) as
+one line ``gradkit <command>: error: ...`` with exit code 2 themselves, so this
+entry point and ``python -m gradkit_autograder`` behave the same.
 """
 
 from __future__ import annotations
