@@ -5,12 +5,14 @@ first), so the figures are the cost of each strategy's actors: worker processes 
 import torch and build the model, parameter servers, Ray Train's controller and process
 group. The peer is Ray Train + DDP (the production path); the ratio column is
 ``ddp seconds / strategy seconds`` (above 1: the strategy starts faster than DDP).
+A bar chart goes to out/startup.png.
 
     .venv/bin/python bench/bench_startup.py
     .venv/bin/python bench/bench_startup.py --quick
 """
 
 import argparse
+import os
 import time
 
 import ray
@@ -21,10 +23,27 @@ from gradkit.distributed.pipeline import Pipeline, split_sequential
 from gradkit.distributed.ray_runtime import ensure_ray
 
 
+def plot(seconds: dict, path: str) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    axes.barh(list(seconds), list(seconds.values()), color="tab:purple")
+    axes.invert_yaxis()
+    axes.set_xlabel("seconds from call to first step (embedded Ray already running)")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one run per strategy instead of the best of two")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="out/startup.png")
     args = parser.parse_args()
     repeats = 1 if args.quick else 2
 
@@ -50,8 +69,10 @@ def main() -> None:
 
     print(f"{'strategy':>20} {'start-up s':>11} {'ddp/this':>9}")
     for name, value in seconds.items():
-        print(f"{name:>20} {value:>11.2f} {seconds['ddp'] / value:>8.2f}x")
+        ratio = f"{seconds['ddp'] / value:>8.2f}x" if value >= 0.01 else f"{'-':>9}"  # single: ~0 s
+        print(f"{name:>20} {value:>11.2f} {ratio}")
     print(f"({args.workers} workers; best of {repeats}; Ray {ray.__version__})")
+    print("chart:", plot(seconds, args.out))
 
 
 if __name__ == "__main__":

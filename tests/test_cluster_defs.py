@@ -3,6 +3,7 @@
 import ast
 import json
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -91,5 +92,17 @@ def test_lab_scripts_parse_and_take_an_address(script):
 def test_lab_guide_covers_every_strategy_and_recipe():
     guide = (CLUSTER / "README.md").read_text()
     for needle in ("ray status", "ray up", "kubectl apply", "sbatch", "ray start --head",
-                   "--address", "ps-sync", "ps-async", "ring", "ddp", "run_pipeline.py"):
+                   "--address", "ps-sync", "ps-async", "ring", "torch-allreduce", "ddp",
+                   "run_pipeline.py", "RAY_AUTH_MODE"):
         assert needle in guide, needle
+
+
+def test_every_lab_command_in_the_guide_uses_flags_the_script_has():
+    """The guide's commands name scripts that exist and options those scripts define."""
+    guide = (CLUSTER / "README.md").read_text() + (CLUSTER / "slurm-ray.sbatch").read_text()
+    commands = re.findall(r"cluster/labs/(\w+\.py)([^\n`]*)", guide)
+    assert len(commands) >= 10
+    for script, arguments in commands:
+        source = (CLUSTER / "labs" / script).read_text()
+        for flag in re.findall(r"(--[a-z][a-z-]*)", arguments):
+            assert f'"{flag}"' in source, f"{script} has no option {flag}"

@@ -57,7 +57,8 @@ def assert_same_parameters(result, reference, atol=1e-5):
         torch.testing.assert_close(result.state_dict[name], reference.state_dict[name], atol=atol, rtol=1e-4)
 
 
-@pytest.mark.parametrize("strategy,workers,shards", [("ring", 2, 1), ("ring", 3, 1), ("ps-sync", 2, 2)])
+@pytest.mark.parametrize("strategy,workers,shards", [("ring", 2, 1), ("ring", 3, 1), ("ps-sync", 2, 2),
+                                                     ("ps-sync", 3, 1), ("torch-allreduce", 2, 1)])
 def test_sync_data_parallel_equals_single_process_with_combined_batch(strategy, workers, shards):
     data = make_data()
     per_worker_batch = 8
@@ -126,8 +127,10 @@ def test_worker_that_raises_is_named_by_rank(strategy):
               workers=2, batch_size=8, use_gpu=False, timeout_s=60)
 
 
-@pytest.mark.parametrize("strategy", ["ring", "ps-async"])
+@pytest.mark.parametrize("strategy", ["ring", "ps-async", "torch-allreduce"])
 def test_worker_killed_mid_epoch_is_reported_with_recovery_advice(strategy):
+    # torch-allreduce: the surviving rank is blocked inside a gloo all-reduce waiting for
+    # the dead one; the error must still come at once (and the survivor is cleaned up).
     with pytest.raises(ActorDiedError, match=r"worker rank 1 died .*max_failures"):
         train(lambda: FragileNet("exit"), _data_failing_on_rank(1), strategy=strategy,
               workers=2, batch_size=8, use_gpu=False, timeout_s=60)

@@ -1,7 +1,7 @@
 """Step 2 of the lab: train an MLP on the digits with one data-parallel strategy.
 
     python cluster/labs/run_strategy.py --strategy ring --workers 2              # laptop
-    python cluster/labs/run_strategy.py --address auto --strategy ddp --workers 4
+    python cluster/labs/run_strategy.py --address auto --strategy ddp --workers 4 --checkpoint-dir /shared/ckpt
     python cluster/labs/run_strategy.py --address ray://HEAD:10001 --strategy ps-async --staleness 4
 
 Prints where each worker ran, then per epoch the loss, throughput and the split of time
@@ -34,6 +34,11 @@ def main() -> None:
     parser.add_argument("--server-shards", type=int, default=1, help="parameter-server shards")
     parser.add_argument("--use-gpu", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="ddp: where checkpoints go; on a multi-node cluster a path every node "
+                             "can reach (NFS, s3://...)")
+    parser.add_argument("--max-failures", type=int, default=0,
+                        help="ddp: restart the workers from the last checkpoint this many times")
     args = parser.parse_args()
 
     X, y = digits_data("train")
@@ -41,7 +46,8 @@ def main() -> None:
     result = train(mlp_factory(sizes), (X, y), strategy=args.strategy, workers=args.workers,
                    use_gpu=parse_use_gpu(args.use_gpu), epochs=args.epochs,
                    batch_size=args.batch_size, lr=args.lr, seed=args.seed, address=args.address,
-                   staleness=args.staleness, server_shards=args.server_shards)
+                   staleness=args.staleness, server_shards=args.server_shards,
+                   checkpoint_dir=args.checkpoint_dir, max_failures=args.max_failures)
     print(f"strategy {result.strategy}, {result.workers} worker(s) on {result.device}; "
           f"start-up {result.startup_s:.1f} s")
     for place in result.placement:

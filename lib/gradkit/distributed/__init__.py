@@ -10,7 +10,8 @@ Modules, each with one job (read them in this order):
 - ``torch_allreduce``: the same averaging with ``torch.distributed.all_reduce``.
 - ``parameter_server``: synchronous and bounded-staleness asynchronous servers.
 - ``worker``: the data-parallel worker actor used by the strategies.
-- ``trainer``: ``train(model_fn, (X, y), strategy=...)``, one interface for all.
+- ``trainer``: ``train(model_fn, (X, y), strategy=...)``, one interface for all of
+  ``"ps-sync"``, ``"ps-async"``, ``"ring"``, ``"torch-allreduce"`` and ``"ddp"``.
 - ``ddp``: the production path, Ray Train's ``TorchTrainer`` with DDP.
 - ``pipeline``: model parallelism, naive and GPipe micro-batches (and 1F1B).
 - ``pipeline_timeline``: the pipeline's bubble, measured and in theory; a Gantt chart.

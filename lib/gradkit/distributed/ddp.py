@@ -13,7 +13,8 @@ calls ``ray.train.report``. If a worker dies, ``FailureConfig(max_failures=k)`` 
 Ray Train restart the whole worker group, and the loop resumes from the last checkpoint
 (``ray.train.get_checkpoint()``): at most one epoch of work is lost. (Ray Train v2
 registers a reported checkpoint when its controller next polls the workers, every 2 s by
-default; a crash sooner than that after a report resumes from the checkpoint before it.)
+default; a crash sooner than that after a report resumes from the checkpoint before it,
+still correct, only more work is redone.)
 
 Small-machine pitfall: in Ray Train v1 the trainer actor holds a CPU by default, so ``N``
 workers on an ``N``-core machine wait forever for an ``N + 1``-th core. On v1 we reserve
@@ -40,6 +41,47 @@ __all__ = ["train_ddp"]
 _CHECKPOINT_FILE = "state.pt"
 
 
+def _crash_once(fault: dict) -> None:
+    """Test hook: exit this worker's process, once, after the last checkpoint is registered.
+
+    Ray Train v2's controller writes ``checkpoint_manager_snapshot.json`` in the run's
+    folder each time it registers a reported checkpoint; waiting for that file makes the
+    crash land after the epoch-0 checkpoint is known, however slow the machine, so the
+    restart must resume from it. ``fault["marker"]`` records that the crash happened.
+    """
+    if os.path.exists(fault["marker"]):
+        return  # crashed before: this is the restarted run
+    deadline = time.monotonic() + 120.0
+    while not os.path.exists(fault["registered"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    open(fault["marker"], "w").close()
+    os._exit(1)  # like a killed process: no exception, no clean-up
+
+
+def _gather_placement(rank: int, device: torch.device, world_size: int) -> list[dict]:
+    """Every rank's node, device, GPU ids and backend, collected over the process group."""
+    import ray
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL's all_gather_object sends from the current device
+    where = {"rank": rank, "node": ray.util.get_node_ip_address(), "device": str(device),
+             "gpu_ids": [str(i) for i in ray.get_gpu_ids()], "backend": dist.get_backend()}
+    placement = [None] * world_size
+    dist.all_gather_object(placement, where)
+    return placement
+
+
+def _mean_over_ranks(value: float) -> float:
+    """The mean of ``value`` over all ranks: each rank's loss is that of its own shard only."""
+    import torch.distributed as dist
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    total = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total) / dist.get_world_size()
+
+
 def _ddp_loop(config: dict) -> None:
     """What every Ray Train worker runs; resumes from the last checkpoint after a restart."""
     import ray.train
@@ -64,6 +106,7 @@ def _ddp_loop(config: dict) -> None:
         optimizer.load_state_dict(saved["optimizer"])
         first_epoch, history = saved["epoch"] + 1, saved["history"]
     model = ray.train.torch.prepare_model(model)  # DDP wrapper, on this worker's device
+    placement = _gather_placement(rank, device, context.get_world_size())
 
     inputs, targets = as_tensors(config["X"], config["y"], torch.device("cpu"))
     # Our ShardedSampler instead of the DistributedSampler that prepare_data_loader would
@@ -80,10 +123,8 @@ def _ddp_loop(config: dict) -> None:
         sampler.set_epoch(epoch)  # a new shuffle, still disjoint across workers
         start, compute, losses, samples = time.perf_counter(), 0.0, [], 0
         for batch_inputs, batch_targets in loader:
-            if fault and rank == fault["rank"] and epoch == fault["epoch"] and not os.path.exists(fault["marker"]):
-                open(fault["marker"], "w").close()
-                time.sleep(fault.get("delay_s", 0.0))
-                os._exit(1)  # simulate a crash mid-epoch, once
+            if fault and rank == fault["rank"] and epoch == fault["epoch"]:
+                _crash_once(fault)
             step_start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(batch_inputs), batch_targets)
@@ -93,7 +134,8 @@ def _ddp_loop(config: dict) -> None:
             compute += time.perf_counter() - step_start
             samples += len(batch_inputs) * context.get_world_size()
         seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "samples_per_s": samples / seconds,
+        history.append({"epoch": epoch, "loss": _mean_over_ranks(float(np.mean(losses))),
+                        "samples_per_s": samples / seconds,
                         "seconds": seconds, "compute_s": compute,
                         "communication_s": max(seconds - compute, 0.0),
                         "resumed": first_epoch > 0 and epoch == first_epoch})
@@ -104,7 +146,8 @@ def _ddp_loop(config: dict) -> None:
             with tempfile.TemporaryDirectory() as folder:
                 unwrapped = model.module if hasattr(model, "module") else model
                 torch.save({"model": {k: v.cpu() for k, v in unwrapped.state_dict().items()},
-                            "optimizer": optimizer.state_dict(), "epoch": epoch, "history": history},
+                            "optimizer": optimizer.state_dict(), "epoch": epoch, "history": history,
+                            "placement": placement},
                            os.path.join(folder, _CHECKPOINT_FILE))
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
         else:
@@ -116,11 +159,13 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
               storage_path: str | None = None, called: float | None = None, fault: dict | None = None):
     """Run :func:`_ddp_loop` under a ``TorchTrainer``; return a :class:`TrainResult`.
 
-    ``storage_path`` is where checkpoints go (a temporary folder by default; on a
-    multi-node cluster it must be a path every node can reach, e.g. NFS or ``s3://``).
-    ``fault`` is a test hook: ``{"rank": r, "epoch": e, "marker": path, "delay_s": d}``
-    makes worker ``r`` exit once, ``d`` seconds into epoch ``e``.
+    ``storage_path`` is where checkpoints go: a temporary folder by default on a one-node
+    cluster; on a multi-node cluster it is required and must be a path every node can
+    reach (NFS, ``s3://...``).
+    ``fault`` is a test hook: ``{"rank": r, "epoch": e, "marker": path}`` makes worker
+    ``r`` exit once in epoch ``e``, after the previous epoch's checkpoint is registered.
     """
+    import ray
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -134,7 +179,20 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
     devices = ["cuda"] * workers if use_gpu else ["cpu"] * workers
     backend = collective_backend(devices, [[rank] for rank in range(workers)]) \
         if per_worker.get("GPU", 0) >= 1 else "gloo"
-    storage_path = storage_path or tempfile.mkdtemp(prefix="gradkit-ddp-")
+    if storage_path is None:
+        nodes = [node for node in ray.nodes() if node.get("Alive")]
+        if len(nodes) > 1:
+            # Rank 0 writes checkpoints on its own node and this process reads the last one:
+            # with several nodes that only works on storage that every node sees.
+            raise ValueError(
+                f"train(strategy='ddp'): the Ray cluster has {len(nodes)} nodes, so checkpoints "
+                "need a folder every node can reach; pass checkpoint_dir= an NFS path or a "
+                "cloud URI such as 's3://bucket/prefix'")
+        storage_path = tempfile.mkdtemp(prefix="gradkit-ddp-")
+    run_name = f"gradkit-ddp-{int(time.time() * 1000)}"
+    if fault is not None:
+        fault = {**fault, "registered": os.path.join(storage_path, run_name,
+                                                     "checkpoint_manager_snapshot.json")}
     scaling = {"num_workers": workers, "use_gpu": use_gpu, "resources_per_worker": per_worker}
     if not ray.train.is_v2_enabled():
         # Ray Train v1 runs the trainer in an actor holding a CPU by default; v2's
@@ -148,7 +206,7 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
         torch_config=TorchConfig(backend=backend, timeout_s=300),
         scaling_config=ray.train.ScalingConfig(**scaling),
         run_config=ray.train.RunConfig(
-            name=f"gradkit-ddp-{int(time.time() * 1000)}", storage_path=storage_path,
+            name=run_name, storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2)),
     )
@@ -158,6 +216,6 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
     with result.checkpoint.as_directory() as folder:
         saved = torch.load(os.path.join(folder, _CHECKPOINT_FILE), weights_only=False)
     startup = saved["history"][0].get("startup_s", float("nan"))
-    device = "cuda" if use_gpu else "cpu"
-    placement = [{"rank": rank, "device": device, "backend": backend} for rank in range(workers)]
-    return TrainResult(saved["model"], saved["history"], "ddp", workers, device, startup, placement)
+    placement = saved["placement"]
+    return TrainResult(saved["model"], saved["history"], "ddp", workers, placement[0]["device"],
+                       startup, placement)

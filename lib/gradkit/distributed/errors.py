@@ -2,7 +2,7 @@
 
 Ray reports a dead actor as ``RayActorError`` and a raising task as ``RayTaskError``,
 often on a *different* call than the one that broke (a ring step fails because its
-neighbour died). :func:`wait_for` waits on a group's calls and, when something fails,
+neighbour died; a gloo all-reduce raises "connection reset" because its peer died). :func:`wait_for` waits on a group's calls and, when something fails,
 asks every actor of the group whether it is still alive, so that the error names the
 dead rank or stage, and never waits forever (``timeout_s``).
 """
@@ -58,8 +58,11 @@ def wait_for(refs: list, actors: list, role: str, what: str, timeout_s: float | 
         raise DistributedTrainingError(
             f"{what}: no result after {timeout_s:g} s; a {role} may be stuck or waiting for "
             "resources (see `ray status`)") from None
-    except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError) as error:
-        # A process is gone (maybe not the one whose call we waited on): find out which.
+    except (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError,
+            ray.exceptions.RayTaskError) as error:
+        # A process may be gone, and not necessarily the one whose call failed: a live
+        # peer blocked in a collective with a dead one fails too ("connection reset by
+        # peer"). The dead one is the cause, so find out whether any is dead, and name it.
         dead = dead_members(actors)
         if dead:
             names = ", ".join(f"{role} {position}" for position in dead)

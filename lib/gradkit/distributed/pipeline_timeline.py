@@ -42,6 +42,8 @@ def measured_bubble(events: list[dict], stages: int) -> float:
 
 def plot_timeline(events: list[dict], stages: int, path: str, title: str = "") -> str:
     """Draw one row per stage, a bar per forward (F) and backward (B) pass; save to ``path``."""
+    import os
+
     import matplotlib
     matplotlib.use("Agg")  # files only; works without a display
     import matplotlib.pyplot as plt
@@ -65,6 +67,7 @@ def plot_timeline(events: list[dict], stages: int, path: str, title: str = "") -
     axes.set_title(title or f"{stages} stages, {micro_batches} micro-batches: bubble {bubble:.2f} "
                    f"(theory {theoretical_bubble(stages, micro_batches):.2f})")
     figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path

@@ -53,8 +53,10 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None,
         # Keep worker processes from each grabbing every core for intra-op threads.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         if address is None:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                     log_to_driver=True)
+            # "local": a new instance even when `ray start` left a cluster running on this
+            # machine (plain ray.init() would silently join that one instead).
+            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus,
+                     include_dashboard=False, log_to_driver=True)
             _started_here = True
         else:
             ray.init(address=address)

@@ -14,8 +14,8 @@ into ``n`` chunks:
 Each worker sends and receives ``2 (n - 1) / n`` times the vector's size in total,
 independent of ``n``: that is why the ring is bandwidth-optimal.
 
-**Transport: the Ray object store.** A message is the return value of ``ring_send`` on
-the sender, an ``ObjectRef`` that the driver hands to ``ring_receive`` on the neighbour;
+**Transport: the Ray object store.** A message is the return value of a call on the
+sender, an ``ObjectRef`` that the driver hands to ``ring_receive`` on the neighbour;
 Ray moves the bytes from sender to receiver (shared memory on one node, the network
 between nodes) without passing them through the driver. We chose this over
 ``ray.util.collective`` point-to-point because (1) it uses only the primitives the
@@ -25,10 +25,14 @@ so the benchmark against ``torch.distributed`` would compare gloo with itself. T
 every message is copied into the object store, and CUDA tensors are staged through host
 memory (NCCL would move them GPU to GPU; see ``torch_allreduce.py``).
 
-The driver only *submits* calls; it never waits between steps. Calls from one caller to
-one actor run in submission order, so worker ``i`` cannot send step ``s + 1`` before it has
-received step ``s``, and Ray starts a ``ring_receive`` only when the message it depends
-on exists: the steps pipeline by themselves.
+One call per member per step: ``ring_receive`` takes the left neighbour's message,
+adds (or copies) it into this member's chunk, and *returns* this member's message for
+the next step, which the driver hands on to the right neighbour. The driver only
+*submits* calls and never waits between steps: Ray starts a ``ring_receive`` as soon as
+the message it is given exists, so the steps pipeline by themselves, and a member cannot
+send step ``s + 1`` before it has received step ``s``. (Separate send and receive calls
+would be just as correct; one call per step halves the number of Ray calls, whose cost
+dominates for small tensors.)
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ import torch
 
 from gradkit.distributed.devices import actor_device, check_device
 
-__all__ = ["RingMember", "RingWorker", "ring_allreduce", "ring_allreduce_refs", "chunk_bounds"]
+__all__ = ["RingMember", "RingWorker", "ring_allreduce", "ring_allreduce_refs", "chunk_bounds",
+           "ring_schedule"]
 
 REDUCE_SCATTER = "reduce-scatter"
 ALL_GATHER = "all-gather"
@@ -69,6 +74,11 @@ def chunk_to_send(phase: str, rank: int, step: int, n: int) -> int:
     raise ValueError(f"ring all-reduce: phase must be {REDUCE_SCATTER!r} or {ALL_GATHER!r}, got {phase!r}")
 
 
+def ring_schedule(n: int) -> list[tuple[str, int]]:
+    """The ``(phase, step)`` pairs of a ring of ``n``, in order: ``n - 1`` of each phase."""
+    return [(REDUCE_SCATTER, step) for step in range(n - 1)] + [(ALL_GATHER, step) for step in range(n - 1)]
+
+
 class RingMember:
     """Mix this into a Ray actor class so that :func:`ring_allreduce` can use its buffer.
 
@@ -83,26 +93,32 @@ class RingMember:
         check_device(tensor, device, f"ring all-reduce buffer of worker {type(self).__name__}")
         self._ring_buffer = tensor.detach().reshape(-1).contiguous()
 
-    def ring_begin(self, rank: int, world_size: int) -> int:
-        """Fix this member's place in the ring and cut its buffer into ``world_size`` chunks."""
+    def ring_begin(self, rank: int, world_size: int) -> tuple[int, np.ndarray] | None:
+        """Take place ``rank`` in the ring, cut the buffer into chunks, return the first message."""
         if not hasattr(self, "_ring_buffer"):
             raise RuntimeError(f"ring all-reduce: rank {rank} has no buffer; call ring_set_buffer first")
         self._ring_rank, self._ring_size = rank, world_size
         self._ring_bounds = chunk_bounds(self._ring_buffer.numel(), world_size)
-        return self._ring_buffer.numel()
+        self._ring_plan = ring_schedule(world_size)
+        return self._ring_message(0)
 
     def _ring_chunk(self, index: int) -> torch.Tensor:
         start, stop = self._ring_bounds[index]
         return self._ring_buffer[start:stop]  # a view: writes go into the buffer
 
-    def ring_send(self, phase: str, step: int) -> tuple[int, np.ndarray]:
-        """The message for the right neighbour: ``(chunk index, chunk values as numpy)``."""
+    def _ring_message(self, position: int) -> tuple[int, np.ndarray] | None:
+        """What we send in step ``position`` of the plan: ``(chunk index, values)``; None after the last."""
+        if position >= len(self._ring_plan):
+            return None
+        phase, step = self._ring_plan[position]
         index = chunk_to_send(phase, self._ring_rank, step, self._ring_size)
-        # .cpu() is free for CPU tensors and stages CUDA tensors through host memory.
+        # For a CPU tensor .numpy() is a view, and Ray copies it into the object store
+        # once, when this method returns; a CUDA chunk is first staged in host memory.
         return index, self._ring_chunk(index).cpu().numpy()
 
-    def ring_receive(self, phase: str, step: int, message: tuple[int, np.ndarray]) -> None:
-        """Add (reduce-scatter) or copy (all-gather) the left neighbour's chunk into ours."""
+    def ring_receive(self, phase: str, step: int, message: tuple[int, np.ndarray]):
+        """Add (reduce-scatter) or copy (all-gather) the left neighbour's chunk into ours,
+        then return our message for the next step (None after the last step)."""
         index, values = message
         left = (self._ring_rank - 1) % self._ring_size
         expected = chunk_to_send(phase, left, step, self._ring_size)
@@ -114,18 +130,20 @@ class RingMember:
                 f"{values.shape[0]}; every member must reduce a tensor of the same size "
                 f"(this one holds {self._ring_buffer.numel()})")
         if target.device.type == "cpu":
-            # In place on a numpy view of our buffer: no temporary tensor, no extra copy.
+            # In place on a numpy view of our buffer; ``values`` is itself a zero-copy
+            # view of the object store, so the chunk is read once and written once.
             out = target.numpy()
             if phase == REDUCE_SCATTER:
                 np.add(out, values, out=out)
             else:
                 out[...] = values
         else:
-            incoming = torch.tensor(values, device=target.device)  # host -> device copy
+            incoming = torch.tensor(values, device=target.device)  # one host -> device copy
             if phase == REDUCE_SCATTER:
                 target.add_(incoming)
             else:
                 target.copy_(incoming)
+        return self._ring_message(self._ring_plan.index((phase, step)) + 1)
 
     def ring_end(self, average: bool) -> None:
         """Divide by the world size when a mean was asked for (gradient averaging)."""
@@ -172,18 +190,19 @@ class RingWorker(RingMember):
 def ring_allreduce_refs(members: list, average: bool = False) -> list:
     """Submit a full ring all-reduce over ``members`` and return the refs to wait on.
 
-    ``members[i]`` is rank ``i``; its right neighbour is ``members[(i + 1) % n]``.
+    ``members[i]`` is rank ``i``; its right neighbour is ``members[(i + 1) % n]``. The
+    refs are those of every call, so that any failure surfaces with its own message.
     """
     n = len(members)
     if n < 1:
         raise ValueError("ring all-reduce needs at least one member, got an empty list")
-    # Every ref is kept so that a failure surfaces with its own message (begin first).
-    refs = [member.ring_begin.remote(rank, n) for rank, member in enumerate(members)]
-    for phase in (REDUCE_SCATTER, ALL_GATHER):
-        for step in range(n - 1):
-            messages = [member.ring_send.remote(phase, step) for member in members]
-            for rank, member in enumerate(members):
-                refs.append(member.ring_receive.remote(phase, step, messages[(rank - 1) % n]))
+    messages = [member.ring_begin.remote(rank, n) for rank, member in enumerate(members)]
+    refs = list(messages)
+    for phase, step in ring_schedule(n):
+        # Rank r receives what its left neighbour r - 1 sent; each call returns the next message.
+        messages = [member.ring_receive.remote(phase, step, messages[(rank - 1) % n])
+                    for rank, member in enumerate(members)]
+        refs += messages
     return refs + [member.ring_end.remote(average) for member in members]
 
 

@@ -7,11 +7,13 @@
 * ``"ps-sync"``: a parameter server (``server_shards`` shards) averages the workers' gradients.
 * ``"ps-async"``: the workers push and pull on their own, at most ``staleness`` steps stale.
 * ``"ring"``: the workers average gradients with the ring all-reduce over Ray actors.
+* ``"torch-allreduce"``: the same loop, averaging with ``torch.distributed.all_reduce``
+  (gloo on CPU, NCCL between GPUs) in a process group formed by the workers.
 * ``"ddp"``: Ray Train's ``TorchTrainer`` with PyTorch DDP (see ``ddp.py``).
 
 ``batch_size`` is the batch of *one* worker; the combined batch is ``workers * batch_size``.
-With the same ``seed``, ``"ps-sync"`` and ``"ring"`` over ``N`` workers with batch ``b``
-follow the same trajectory as ``"single"`` with batch ``N * b`` (see ``sharding.py``).
+With the same ``seed``, ``"ps-sync"``, ``"ring"``, ``"torch-allreduce"`` and ``"ddp"`` over
+``N`` workers with batch ``b`` (and ``"ps-async"`` with ``staleness=0``) follow the same trajectory as ``"single"`` with batch ``N * b`` (see ``sharding.py``).
 
 Ray is joined or started by :func:`gradkit.distributed.ray_runtime.ensure_ray`
 (``address=None``: an embedded Ray on this machine) and left running for the next call.
@@ -36,11 +38,12 @@ from gradkit.distributed.local_training import (as_tensors, build_model, compute
 from gradkit.distributed.parameter_server import ParameterServer, shard_bounds
 from gradkit.distributed.ring_allreduce import ring_allreduce_refs
 from gradkit.distributed.sharding import ShardedSampler
+from gradkit.distributed.torch_allreduce import init_process_group
 from gradkit.distributed.worker import DataParallelWorker
 
 __all__ = ["train", "TrainResult", "STRATEGIES"]
 
-STRATEGIES = ("single", "ps-sync", "ps-async", "ring", "ddp")
+STRATEGIES = ("single", "ps-sync", "ps-async", "ring", "torch-allreduce", "ddp")
 
 _RECOVERY = ("Restart train() (it starts fresh workers), or use strategy='ddp' with "
              "max_failures > 0, which restarts failed workers from the last checkpoint.")
@@ -170,7 +173,11 @@ def _train_on_actors(model_fn, X, y, strategy, workers, use_gpu, epochs, batch_s
                                      staleness if strategy == "ps-async" else 0)
         ray_runtime.wait_until_ready(replicas + servers, what, timeout_s=min(timeout_s, 120.0))
         placement = ray.get([replica.where.remote() for replica in replicas])
-        run_epoch = {"ring": _ring_epoch, "ps-sync": _ps_sync_epoch, "ps-async": _ps_async_epoch}[strategy]
+        if strategy == "torch-allreduce":
+            backend = init_process_group(replicas, backend="auto", timeout_s=min(timeout_s, 300.0))
+            placement = [{**place, "backend": backend} for place in placement]
+        run_epoch = {"ring": _ring_epoch, "torch-allreduce": _torch_allreduce_epoch,
+                     "ps-sync": _ps_sync_epoch, "ps-async": _ps_async_epoch}[strategy]
         startup = time.perf_counter() - called
         history, context = [], {"servers": servers, "param_refs": None, "global_step": 0}
         for epoch in range(epochs):
@@ -219,6 +226,15 @@ def _ring_epoch(replicas, steps, context, label, timeout_s):
         previous = loss_refs + ring_refs + apply_refs
     losses.append(np.mean(wait_for(previous, replicas, "worker rank", label, timeout_s, _RECOVERY)[:len(replicas)]))
     return losses, {}
+
+
+def _torch_allreduce_epoch(replicas, steps, context, label, timeout_s):
+    """Each step is one call per worker; the all-reduce inside keeps the workers in step."""
+    step_refs = [[replica.allreduce_step.remote() for replica in replicas] for _ in range(steps)]
+    flat = wait_for([ref for refs in step_refs for ref in refs], replicas, "worker rank", label,
+                    timeout_s, _RECOVERY)
+    n = len(replicas)
+    return [float(np.mean(flat[i:i + n])) for i in range(0, len(flat), n)], {}
 
 
 def _ps_sync_epoch(replicas, steps, context, label, timeout_s):

@@ -1,6 +1,7 @@
 """The data-parallel worker actor: one model replica and one shard of the data.
 
-The same actor serves the ring strategy (it is a :class:`RingMember`), the synchronous
+The same actor serves the ring strategy (it is a :class:`RingMember`), the
+``torch.distributed`` all-reduce (it is a :class:`TorchCollectiveMember`), the synchronous
 parameter server (``ps_compute``) and the asynchronous one (``ps_async_epoch``, where it
 drives its own loop against the servers). Every public method re-raises a failure as
 :class:`WorkerError` naming the worker's rank, so that the driver's message says *which*
@@ -25,6 +26,7 @@ from gradkit.distributed.local_training import (as_tensors, build_model, compute
                                                 resolve_loss)
 from gradkit.distributed.ring_allreduce import RingMember
 from gradkit.distributed.sharding import ShardedSampler
+from gradkit.distributed.torch_allreduce import TorchCollectiveMember
 
 __all__ = ["DataParallelWorker", "WorkerError"]
 
@@ -48,7 +50,7 @@ def _names_rank(method: Callable) -> Callable:
 
 
 @ray.remote
-class DataParallelWorker(RingMember):
+class DataParallelWorker(RingMember, TorchCollectiveMember):
     """Replica ``rank`` of ``world_size``: trains ``model_fn()`` on its shard of ``(X, y)``."""
 
     def __init__(self, rank: int, world_size: int, model_fn: Callable, X: np.ndarray,
@@ -115,6 +117,23 @@ class DataParallelWorker(RingMember):
         load_flat_gradients(self.model, self._ring_buffer)
         self.optimizer.step()
         self.compute_seconds += time.perf_counter() - start
+
+    # ---- torch.distributed all-reduce -----------------------------------------------
+    @_names_rank
+    def allreduce_step(self) -> float:
+        """A whole step in one call: compute, average the gradient across ranks, update.
+
+        ``dist.all_reduce`` blocks until every rank has contributed, so the ranks stay in
+        lock-step by themselves and the driver needs only one call per rank per step.
+        """
+        loss = self._step_gradients()
+        self.dist_set_buffer(flatten_gradients(self.model))
+        self.dist_all_reduce(average=True)  # communication: not counted as compute
+        start = time.perf_counter()
+        load_flat_gradients(self.model, self._dist_buffer)
+        self.optimizer.step()
+        self.compute_seconds += time.perf_counter() - start
+        return loss
 
     # ---- synchronous parameter server ---------------------------------------------
     @_names_rank
