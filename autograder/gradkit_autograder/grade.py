@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import signal
 import time
@@ -142,30 +141,26 @@ def start_ray(workers: int | None, address: str | None) -> bool:
     """Join ``address`` or start an embedded Ray with ``workers`` CPUs; True if started here."""
     import ray
 
-    if ray.is_initialized():
-        return False
-    quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
-    if address:
-        ray.init(address=address, **quiet)
-    else:
-        # "local": always a new embedded Ray; a plain ray.init() would join a cluster
-        # someone started on this machine with `ray start` (and refuse num_cpus there)
-        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                 **quiet)
-    return True
+    from gradkit.distributed.ray_runtime import ensure_ray
+
+    already_running = ray.is_initialized()
+    ensure_ray(address, num_cpus=workers or os.cpu_count() or 1, quiet=True)
+    return not already_running
 
 
 def _check_resources(settings: AssignmentSettings) -> None:
-    import ray
+    """Refuse, before anything is queued, kernels that no node of the cluster can host."""
+    from gradkit.distributed.ray_runtime import InsufficientResourcesError, check_resources
 
-    have = ray.cluster_resources()
     need = settings.resources
-    if need.num_gpus > 0 and have.get("GPU", 0) < need.num_gpus:
-        raise GradeError(f"assignment.yaml asks for {need.num_gpus:g} GPU per kernel; the Ray cluster "
-                         f"has {have.get('GPU', 0):g} GPU: grade on a cluster with GPUs (--address)")
-    if have.get("CPU", 0) < need.num_cpus:
-        raise GradeError(f"assignment.yaml asks for {need.num_cpus:g} CPUs per kernel; the Ray cluster "
-                         f"has {have.get('CPU', 0):g}: use --workers >= {need.num_cpus:g}")
+    per_kernel = {name: amount for name, amount in (("CPU", need.num_cpus), ("GPU", need.num_gpus))
+                  if amount}
+    try:
+        check_resources("assignment.yaml resources (one grading kernel)", per_kernel, count=1)
+    except InsufficientResourcesError as err:
+        fix = ("grade on a cluster with GPUs (--address)" if need.num_gpus
+               else f"use --workers >= {need.num_cpus:g}")
+        raise GradeError(f"{err} To grade this assignment: {fix}.") from err
 
 
 @contextmanager
