@@ -29,7 +29,7 @@ from typing import Iterator
 
 from gradkit_autograder import ledger
 from gradkit_autograder.checks import failed_cells
-from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.course import Course
 from gradkit_autograder.sandbox import default_secrets
 from gradkit_autograder.settings import AssignmentSettings
 from gradkit_autograder.snapshot import snapshot_digest, take_snapshot

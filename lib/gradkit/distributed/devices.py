@@ -122,3 +122,28 @@ def check_device(tensor: torch.Tensor, expected: torch.device | str, what: str) 
         raise DeviceMismatchError(
             f"{what}: expected a tensor on {expected}, got one on {got} "
             f"(shape {tuple(tensor.shape)}); move it with .to({str(expected)!r})")
+
+
+class TensorHolder:
+    """Mix into a Ray actor that holds one tensor on its own device (tests, benchmarks, demos).
+
+    The collective mixed in beside it (the ring, a torch process group) keeps the buffer;
+    this part only places tensors: a CPU tensor from the driver moves to the actor's device,
+    and anything else must already be there (the collective's buffer check says so).
+    """
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = torch.device(device) if device else actor_device()
+        torch.set_num_threads(1)   # one core per actor: several actors share a machine
+
+    def ready(self) -> bool:
+        return True
+
+    def placed(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` on this actor's device if it came from the CPU, else unchanged."""
+        return tensor.to(self.device) if tensor.device.type == "cpu" else tensor
+
+    def random_tensor(self, numel: int, seed: int) -> torch.Tensor:
+        """A seeded random vector made in the actor (no driver-to-actor transfer)."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(numel, generator=generator).to(self.device)

@@ -41,7 +41,7 @@ import numpy as np
 import ray
 import torch
 
-from gradkit.distributed.devices import actor_device, check_device
+from gradkit.distributed.devices import TensorHolder, actor_device, check_device
 
 __all__ = ["RingMember", "RingWorker", "ring_allreduce", "ring_allreduce_refs", "chunk_bounds",
            "ring_schedule"]
@@ -152,15 +152,8 @@ class RingMember:
 
 
 @ray.remote
-class RingWorker(RingMember):
+class RingWorker(RingMember, TensorHolder):
     """A ring member that only holds a tensor: for tests, benchmarks and the lecture demo."""
-
-    def __init__(self, device: str | None = None) -> None:
-        self.device = torch.device(device) if device else actor_device()
-        torch.set_num_threads(1)
-
-    def ready(self) -> bool:
-        return True
 
     def set_tensor(self, tensor: torch.Tensor) -> None:
         """Adopt a tensor sent by the driver; CPU tensors are moved to this worker's device.
@@ -168,14 +161,11 @@ class RingWorker(RingMember):
         Any other device (a CUDA tensor given to a CPU worker, a ``meta`` tensor) is a
         :class:`~gradkit.distributed.devices.DeviceMismatchError`.
         """
-        if tensor.device.type == "cpu":
-            tensor = tensor.to(self.device)
-        self.ring_set_buffer(tensor)
+        self.ring_set_buffer(self.placed(tensor))
 
     def make_tensor(self, numel: int, seed: int) -> None:
         """Create a random buffer in the actor (benchmarks: no driver-to-actor transfer)."""
-        generator = torch.Generator().manual_seed(seed)
-        self.ring_set_buffer(torch.randn(numel, generator=generator).to(self.device))
+        self.ring_set_buffer(self.random_tensor(numel, seed))
 
     def get_tensor(self) -> torch.Tensor:
         return self._ring_buffer.cpu()

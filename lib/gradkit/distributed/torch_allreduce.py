@@ -19,7 +19,7 @@ import ray
 import torch
 import torch.distributed as dist
 
-from gradkit.distributed.devices import (actor_device, actor_gpu_ids, check_device,
+from gradkit.distributed.devices import (TensorHolder, actor_device, actor_gpu_ids, check_device,
                                          collective_backend)
 
 __all__ = ["TorchCollectiveMember", "TorchAllReduceWorker", "init_process_group",
@@ -68,24 +68,16 @@ class TorchCollectiveMember:
 
 
 @ray.remote
-class TorchAllReduceWorker(TorchCollectiveMember):
+class TorchAllReduceWorker(TorchCollectiveMember, TensorHolder):
     """A process-group member that only holds a tensor: for tests and benchmarks."""
 
-    def __init__(self, device: str | None = None) -> None:
-        self.device = torch.device(device) if device else actor_device()
-        torch.set_num_threads(1)
-
-    def ready(self) -> bool:
-        return True
-
     def set_tensor(self, tensor: torch.Tensor) -> None:
-        if tensor.device.type == "cpu":
-            tensor = tensor.to(self.device)
-        self.dist_set_buffer(tensor)
+        """Adopt a tensor sent by the driver (CPU tensors move to this worker's device)."""
+        self.dist_set_buffer(self.placed(tensor))
 
     def make_tensor(self, numel: int, seed: int) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        self.dist_set_buffer(torch.randn(numel, generator=generator).to(self.device))
+        """Create a random buffer in the actor (benchmarks: no driver-to-actor transfer)."""
+        self.dist_set_buffer(self.random_tensor(numel, seed))
 
     def get_tensor(self) -> torch.Tensor:
         return self._dist_buffer.cpu()
