@@ -59,12 +59,14 @@ def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, ti
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = min(20, max(5, int(max_score) + 1))
     ax.hist(list(totals.values()), bins=bins, range=(0, max_score), color="#3a7", edgecolor="white")
     ax.set_xlabel(f"total score (of {max_score:g})")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))   # students come in whole numbers
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(dest, dpi=100)
