@@ -11,7 +11,6 @@ bandwidths against size goes to out/allreduce.png.
 """
 
 import argparse
-import os
 import statistics
 import time
 
@@ -41,9 +40,7 @@ def timings(run, repeats: int, pause_s: float = 0.3) -> list[float]:
 
 
 def plot(sizes_mb, ring_gbs, gloo_gbs, path: str) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from charts import plt, save_figure   # bench/charts.py, next to this script
 
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(sizes_mb, ring_gbs, "o-", label="ring over Ray actors (object store)")
@@ -53,11 +50,7 @@ def plot(sizes_mb, ring_gbs, gloo_gbs, path: str) -> str:
     axes.set_ylabel("algorithm bandwidth (GB/s)")
     axes.set_title("all-reduce, 2 workers on one node")
     axes.legend()
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main() -> None:

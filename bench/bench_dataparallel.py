@@ -20,7 +20,6 @@ over DDP's. A bar chart goes to out/dataparallel.png.
 """
 
 import argparse
-import os
 import time
 
 import ray
@@ -69,9 +68,7 @@ def ceiling_efficiency(model_fn, batch_size: int, features: int, steps: int) -> 
 
 
 def plot(rows, path: str) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from charts import plt, save_figure   # bench/charts.py, next to this script
 
     names = [row[0] for row in rows]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -93,11 +90,7 @@ def plot(rows, path: str) -> str:
     right.set_title("scaling efficiency")
     right.tick_params(axis="x", rotation=20)
     right.legend(loc="upper center", ncol=3, fontsize="small")
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main() -> None:

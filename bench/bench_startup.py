@@ -12,7 +12,6 @@ A bar chart goes to out/startup.png.
 """
 
 import argparse
-import os
 import time
 
 import ray
@@ -24,19 +23,13 @@ from gradkit.distributed.ray_runtime import ensure_ray
 
 
 def plot(seconds: dict, path: str) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from charts import plt, save_figure   # bench/charts.py, next to this script
 
     figure, axes = plt.subplots(figsize=(7, 3.5))
     axes.barh(list(seconds), list(seconds.values()), color="tab:purple")
     axes.invert_yaxis()
     axes.set_xlabel("seconds from call to first step (embedded Ray already running)")
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main() -> None:
