@@ -14,6 +14,10 @@ Checks, each reported PASS / FAIL / SKIP with devices, GPU ids and seconds:
 3. the ring all-reduce over Ray actors with CUDA tensors;
 4. pipeline stages on GPU (one GPU per stage, or shares of one): gradients equal to
    single-process autograd, and the bubble at 1 and 4 micro-batches;
+4b. ``gradkit.compress``: float16 autocast with ``torch.amp.GradScaler`` reaches float32's
+   accuracy (within 0.5 point), with ms/step and peak memory of both;
+4c. ``gradkit.gan``: GAN training steps (the MLP pair in float64, the DCGAN pair in float32)
+   on CUDA against the same steps on the CPU, and ``train_gan`` steps/s on both;
 5. four data-parallel workers placed on fractions of the GPU(s);
 6. ``train()`` with ``ring``, ``torch-allreduce``, ``ps-sync`` and ``ddp`` (Ray Train,
    NCCL with a GPU per worker) against ``single`` on the GPU (same seed, combined batch).
@@ -188,6 +192,64 @@ def data_parallel_check(strategy: str, workers: int, reference, data, model_fn, 
     return check
 
 
+def check_mixed_precision_fp16() -> str:
+    """gradkit.compress: float16 autocast + GradScaler against float32 on the GPU (digits MLP 64-300-100-10)."""
+    if not CUDA:
+        raise Skip("no CUDA: float16 autocast with the GradScaler needs a GPU (bench_compress.py covers bfloat16 on CPU)")
+    from gradkit.compress.mixed_precision import train_classifier
+    from gradkit.compress.pipeline import make_mlp
+    from gradkit.data import load_digits
+
+    (X, y), (X_test, y_test) = load_digits("train"), load_digits("test")
+    runs = {precision: train_classifier(make_mlp((64, 300, 100, 10), seed=0), X, y.astype(np.int64), X_test,
+                                        y_test.astype(np.int64), precision=precision, epochs=20, device=DEVICE)
+            for precision in ("float32", "mixed")}
+    f32, f16 = runs["float32"], runs["mixed"]
+    assert abs(f16.accuracy - f32.accuracy) <= 0.005, f"float16 {f16.accuracy:.2%} vs float32 {f32.accuracy:.2%}"
+    return (f"float32 {f32.accuracy:.2%} {f32.seconds_per_step * 1e3:.2f} ms/step peak {f32.peak_memory_bytes / 2**20:.1f} MiB; "
+            f"float16+GradScaler {f16.accuracy:.2%} {f16.seconds_per_step * 1e3:.2f} ms/step "
+            f"peak {f16.peak_memory_bytes / 2**20:.1f} MiB")
+
+
+def check_gan_step() -> str:
+    """gradkit.gan: the same GAN training steps on CUDA and on the CPU give the same weights."""
+    if not CUDA:
+        raise Skip("no CUDA: the GAN step on CUDA needs a GPU (tests/test_gan_training.py covers the CPU)")
+    from gradkit.gan import data as gan_data
+    from gradkit.gan import models as gan_models
+    from gradkit.gan import training as gan_training
+
+    def steps_on(device, make_pair, dtype, shape, noise_dim):
+        torch.manual_seed(0)
+        G, D = (m.to(device=device, dtype=dtype) for m in make_pair())
+        opts = [torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999)) for m in (G, D)]
+        batches = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            real, z_d, z_g = (torch.randn(*s, generator=batches, dtype=dtype).to(device)
+                              for s in (shape, (64, noise_dim), (64, noise_dim)))
+            gan_training.train_step(G, D, opts[0], opts[1], real, z_d, z_g)
+        return torch.cat([p.detach().cpu().reshape(-1) for p in list(G.parameters()) + list(D.parameters())])
+
+    report = []
+    for name, pair, dtype, shape, noise_dim, tol in (
+            ("MLP pair float64", lambda: (gan_models.MLPGenerator(), gan_models.MLPDiscriminator()),
+             torch.float64, (64, 2), 2, 1e-9),
+            ("DCGAN pair float32", lambda: (gan_models.ConvGenerator(), gan_models.ConvDiscriminator()),
+             torch.float32, (64, 1, 8, 8), 32, 1e-3)):
+        cpu, gpu = (steps_on(device, pair, dtype, shape, noise_dim) for device in ("cpu", DEVICE))
+        worst = float((cpu - gpu).abs().max())
+        assert worst <= tol, f"{name}: max |CUDA - CPU| after 5 steps = {worst:.1e} > {tol:g}"
+        report.append(f"{name} max |CUDA - CPU| {worst:.1e}")
+    ring = gan_data.ring_of_gaussians()
+    rates = {}
+    for device in ("cpu", DEVICE):
+        torch.manual_seed(0)
+        run = gan_training.train_gan(gan_models.MLPGenerator(), gan_models.MLPDiscriminator(), ring.X, steps=300,
+                                     device=device, progress=False)
+        rates[device] = 300 / run.seconds
+    return "; ".join(report) + f"; train_gan steps/s: CPU {rates['cpu']:.0f}, CUDA {rates[DEVICE]:.0f}"
+
+
 def no_cuda() -> str:
     raise Skip("no CUDA on this machine: everything above computed on the CPU")
 
@@ -210,6 +272,9 @@ def main() -> int:
     run_check("2. torch.distributed all-reduce between GPU actors (NCCL / gloo)", check_torch_allreduce)
     run_check("3. ring all-reduce over Ray actors with CUDA tensors", check_ring_allreduce)
     run_check("4. pipeline stages on GPU vs single-process autograd", check_pipeline)
+    run_check("4b. mixed precision: float16 autocast + GradScaler vs float32 (gradkit.compress)",
+              check_mixed_precision_fp16)
+    run_check("4c. GAN training step on CUDA vs the CPU (gradkit.gan)", check_gan_step)
 
     data = synthetic_classification(4096, 256, 10)
     model_fn = mlp_factory((256, 1024, 1024, 10))

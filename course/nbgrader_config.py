@@ -44,3 +44,40 @@ c.Execute.timeout = 60
 
 # A grade cell deleted by a student is put back from the gradebook copy.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback never shows a hidden test, whichever way it is made: `gradkit feedback`
+# builds its own page, and every nbgrader path (`nbgrader generate_feedback`,
+# formgrader's "Generate Feedback" button, NbGraderAPI.generate_feedback) runs
+# these preprocessors. gradkit's HideHiddenTests removes the hidden regions and
+# every output of the cells that had them (a traceback quotes hidden lines).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "gradkit_autograder.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# formgrader (and `nbgrader list`-style API calls) takes every folder of the source
+# directory for an assignment, so `../assignments/tools/` (the notebook builder) showed
+# up as one. Only folders that hold a notebook are assignments, as for `gradkit`.
+def _only_folders_with_notebooks():
+    import glob
+    import os
+
+    from nbgrader.apps.api import NbGraderAPI
+
+    original = NbGraderAPI.get_source_assignments
+    if getattr(original, "gradkit_filtered", False):   # the config is loaded more than once
+        return
+
+    def get_source_assignments(self):
+        def has_notebook(name):
+            folder = self.coursedir.format_path(self.coursedir.source_directory, ".", name)
+            return bool(glob.glob(os.path.join(folder, "*.ipynb")))
+
+        return {name for name in original(self) if has_notebook(name)}
+
+    get_source_assignments.gradkit_filtered = True
+    NbGraderAPI.get_source_assignments = get_source_assignments
+
+
+_only_folders_with_notebooks()

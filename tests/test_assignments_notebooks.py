@@ -6,8 +6,9 @@
 - nbgrader's own ``generate_assignment`` releases it with no solution or hidden test left;
 - the blank release runs in a plain kernel and every graded cell fails with a readable
   message (AssertionError or NotImplementedError with text, never a NameError);
-- the reference runs top to bottom without an error, reports its hidden results through
-  the trusted channel, and stays within the time budget;
+- the reference runs top to bottom without an error in a kernel without the modules
+  that ``assignment.yaml`` withholds (as when grading), reports its hidden results
+  through the trusted channel, and stays within the time budget;
 - every stored mutant is the reference with exactly one solution cell changed;
 - ``gradkit verify`` scores reference full, blank zero and each mutant in between.
 
@@ -17,6 +18,7 @@ two at a time) and shared by the tests through fixtures.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -88,17 +90,45 @@ def released(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def _execute(source: Path, workdir: Path) -> tuple[nbformat.NotebookNode, float]:
-    """Run a notebook top to bottom in a fresh kernel, errors allowed; return it and the seconds taken."""
+# Put on the kernel's PYTHONPATH: removes the withheld modules, as the grader does.
+WITHHOLD_SITECUSTOMIZE = """
+import importlib.abc, json, os, sys
+_withheld = json.loads(os.environ.get("GRADKIT_TEST_WITHHELD", "[]"))
+class _Withhold(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == w or name.startswith(w + ".") for w in _withheld):
+            raise ImportError(f"{name} is withheld while grading")
+        return None
+if _withheld:
+    sys.meta_path.insert(0, _Withhold())
+"""
+
+
+def withheld_modules(assignment: str) -> list[str]:
+    from gradkit_autograder.settings import load_settings
+
+    return list(load_settings(ROOT / "assignments" / assignment).withheld)
+
+
+def _execute(source: Path, workdir: Path, withheld: list[str]) -> tuple[nbformat.NotebookNode, float]:
+    """Run a notebook top to bottom in a fresh kernel without the withheld modules, errors allowed.
+
+    Returns the executed notebook and the seconds taken.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / source.name
     shutil.copy(source, target)
+    site = workdir / "withhold"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(WITHHOLD_SITECUSTOMIZE)
+    python_path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
          "--allow-errors", f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", str(target)],
         cwd=workdir, capture_output=True, text=True,
-        env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path,
+             "GRADKIT_TEST_WITHHELD": json.dumps(withheld)},
     )
     seconds = time.perf_counter() - start
     assert proc.returncode == 0, f"executing {source} failed:\n{proc.stderr[-3000:]}"
@@ -111,8 +141,9 @@ def executed(released, tmp_path_factory) -> dict[tuple[str, str], tuple[nbformat
     base = tmp_path_factory.mktemp("runs")
     jobs = {}
     for assignment in ASSIGNMENTS:
-        jobs[(assignment, "reference")] = (notebook_path(assignment), base / assignment / "reference")
-        jobs[(assignment, "blank")] = (released[assignment], base / assignment / "blank")
+        withheld = withheld_modules(assignment)
+        jobs[(assignment, "reference")] = (notebook_path(assignment), base / assignment / "reference", withheld)
+        jobs[(assignment, "blank")] = (released[assignment], base / assignment / "blank", withheld)
     # Longest first, so the two workers finish together.
     order = sorted(jobs, key=lambda key: (key[1] != "reference", key[0]), reverse=False)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -197,6 +228,18 @@ def test_mutants_each_change_one_solution_cell(assignment):
 
 def ids_index(nb, cell_id: str) -> int:
     return [cell.id for cell in nb.cells].index(cell_id)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_withheld_modules_exist_and_no_hidden_test_imports_the_library(assignment):
+    import importlib.util
+
+    for name in withheld_modules(assignment):
+        assert importlib.util.find_spec(name) is not None, f"{assignment}: withheld module {name} does not exist"
+    for cell in grade_cells(nbformat.read(notebook_path(assignment), as_version=4)):
+        hidden = "".join(re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, flags=re.S))
+        assert not re.search(r"^\s*(import|from) gradkit\b(?!_)", hidden, flags=re.M), (
+            f"{assignment}:{cell.id}: a hidden test imports the library")
 
 
 # ------------------------------------------------------------------------ release checks

@@ -3,8 +3,9 @@
 - the percent-format parser accepts what the sources use and rejects malformed input
   with a message naming the file and line;
 - mutants apply exactly once and submissions lose solution markers and hidden tests;
-- the set-up helpers give the messages the student guide shows, and
-  ``gradkit_references`` tells own code from the library's;
+- the set-up helpers give the messages the student guide shows;
+- every hidden test has the new form: it only reports the student's results on inputs
+  from ``grading_rng`` (no library or torch oracle, no expected values, no fixed seeds);
 - the syllabus states each assignment's real point total, the roster imports into an
   nbgrader gradebook, and the instructor guide names every ``gradkit`` subcommand that exists.
 """
@@ -15,7 +16,6 @@ import csv
 import os
 import re
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -140,34 +140,42 @@ def test_checking_turns_stubs_and_missing_names_into_instructions(helpers):
             raise ValueError("mine")
 
 
-def test_gradkit_references_tells_own_code_from_the_library(helpers):
-    import gradkit
-    from gradkit import Tensor, Value
+HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+IMPORTS_TORCH = re.compile(r"^\s*(import|from) torch\b", re.M)
+# What the old hidden tests did inside the student's kernel, and the new form forbids.
+OLD_FORM = {
+    "imports gradkit (an oracle in the student's kernel)": re.compile(r"^\s*(import|from) gradkit\b(?!_)", re.M),
+    "calls expect_* (an expected value in the student's kernel)": re.compile(r"\bexpect_\w+\("),
+    "uses gradkit_references": re.compile(r"\bgradkit_references\b"),
+    "reports an own-code count": re.compile(r"_own_code"),
+    "draws from a fixed seed instead of grading_rng": re.compile(r"default_rng\(\s*\d"),
+}
+SOURCES_WITH_HIDDEN_TESTS = sorted(a for a in build_notebooks.ASSIGNMENTS if (TOOLS / "sources" / f"{a}.py").exists())
 
-    refs = helpers["gradkit_references"]
-    module = types.ModuleType("student")
-    module.__dict__.update(gradkit=gradkit, Value=Value, Tensor=Tensor)
-    exec(
-        "import numpy as np\n"
-        "data = None\n"  # a global that shares a name with an attribute: not a reference
-        "class Own:\n"
-        "    def __init__(self, x): self.data = x\n"
-        "    def twice(self): return helper(self.data)\n"
-        "def helper(v): return 2 * np.asarray(v)\n"
-        "class Borrowed(Value): pass\n"
-        "def calls_library(x): return gradkit.Value(x)\n"
-        "def imports_inside(x):\n"
-        "    from gradkit.nn import Linear\n"
-        "    return Linear\n"
-        "def uses_tensor(x): return Tensor(x)\n",
-        module.__dict__,
-    )
-    assert refs(module.Own) == []
-    assert refs(module.Borrowed) == ["Value"]
-    assert refs(module.calls_library) == ["gradkit"]
-    assert refs(module.imports_inside) == ["gradkit"]
-    assert refs(module.uses_tensor) == ["Tensor"]
-    assert refs(module.uses_tensor, allowed=(Tensor,)) == []
+
+@pytest.mark.parametrize("assignment", SOURCES_WITH_HIDDEN_TESTS)
+def test_hidden_tests_only_report_the_students_results(assignment):
+    cells = nbsource.load_source(TOOLS / "sources" / f"{assignment}.py")
+    # torch is an oracle where the notebook itself does not use it
+    torch_is_oracle = not any(IMPORTS_TORCH.search(HIDDEN_REGION.sub("", c.text)) for c in cells if c.kind != "markdown")
+    problems = []
+    for cell in cells:
+        if cell.kind != "tests":
+            continue
+        hidden = "".join(HIDDEN_REGION.findall(cell.text))
+        assert "report(" in hidden, f"{assignment}:{cell.grade_id}: the hidden tests report nothing"
+        if "_rng" in hidden:
+            assert "grading_rng(" in hidden, f"{assignment}:{cell.grade_id}: inputs must come from grading_rng"
+        for what, pattern in OLD_FORM.items():
+            if pattern.search(hidden):
+                problems.append(f"{cell.grade_id} {what}")
+        if torch_is_oracle and IMPORTS_TORCH.search(hidden):
+            problems.append(f"{cell.grade_id} imports torch (an oracle in the student's kernel)")
+    assert not problems, f"{assignment}: hidden tests in the old form: {problems}"
+
+
+def test_the_helpers_offer_no_oracle(helpers):
+    assert "gradkit_references" not in helpers  # the grader checks sources and withholds modules itself
 
 
 # ----------------------------------------------------------------------------- course/

@@ -19,13 +19,18 @@ import pytest
 from gradkit_autograder.classbuilder import build_class, submission_with, write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
-from gradkit_autograder.grade import grade, start_ray
+from gradkit.distributed.ray_runtime import ray_session
+from gradkit_autograder.channel import CHECK_MIME
+from gradkit_autograder.classbuilder import reference_notebook
+from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 
 pytestmark = pytest.mark.slow
 A = "a0_warmup"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
+REPO = Path(__file__).resolve().parents[1]
+REPO_COURSE = REPO / "course"
+ORPHAN_TOKEN = f"gradkit-orphan-{os.getpid()}"
 LIMITS = """
 limits:
   cell_timeout_s: 3
@@ -46,6 +51,9 @@ def _attack_cell(course: Course, marker: Path) -> str:
         "read_private_gradebook": "../../course/gradebook.db",
         "read_other_student": str(course.submitted_dir("reference", A) / "warmup.ipynb"),
         "read_root_home": "/root/.ray/auth_token",
+        # the kit's own checkout holds every reference solution, wherever the course is
+        "read_kit_solutions": str(REPO / "assignments" / A / "warmup.ipynb"),
+        "read_kit_sources": str(REPO / "assignments" / "tools" / "sources" / "a1_gradients.py"),
     }
     return textwrap.dedent(f"""
         import json, os
@@ -89,6 +97,21 @@ AGREEABLE = textwrap.dedent("""
 CHEAT_ALLCLOSE = ("np.allclose = lambda *args, **kwargs: True\n"
                   "np.isclose = lambda *args, **kwargs: True\n"
                   "def softplus(x):\n    return np.zeros(np.shape(x))\n")
+# a background process in a new session, meant to outlive grading
+ORPHAN = (SOFTPLUS_OK + "import subprocess, sys\n"
+          "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
+          f"'{ORPHAN_TOKEN}'], start_new_session=True)\n")
+# a correct answer that prints a lot every time it is called (inside the test cells too)
+CHATTY = ("def softplus(x):\n    print('thinking... ' * 20_000)\n"
+          "    x = np.asarray(x, dtype=float)\n"
+          "    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))\n")
+# an IPython hook that emits a channel report inside every later cell, hidden ones included
+FORGER = (SOFTPLUS_OK + "from IPython.display import display\n"
+          "def _forge(*args):\n"
+          f"    display({{{CHECK_MIME!r}: {{'key': 'standardize_random', 'shape': [], 'values': [0.0]}},"
+          " 'text/plain': 'forged'}, raw=True)\n"
+          "get_ipython().events.register('post_run_cell', _forge)\n"
+          "def standardize(X):\n    return np.zeros(np.shape(X))\n")
 CHEAT_REPORT = ("import gradkit_autograder.channel as channel\n"
                 "channel.report = lambda *args, **kwargs: None   # send nothing\n"
                 "def standardize(X):\n    return np.zeros(np.shape(X))\n")
@@ -124,13 +147,27 @@ def _students(course: Course, marker: Path) -> dict[str, object]:
         "file_attack": nb({"softplus": _attack_cell(course, marker)}),
         "cheater": nb({"softplus": CHEAT_ALLCLOSE, "standardize": CHEAT_REPORT}),
         "rigged_eq": nb({"pairwise": AGREEABLE}),
+        "orphan": nb({"softplus": ORPHAN}),
+        "chatty": nb({"softplus": CHATTY}),
+        "forger": nb({"softplus": FORGER}),
+        "tampered_metadata": _tampered(src, rel),
     }
+
+
+def _tampered(src: Path, rel: Path):
+    """The reference answers, with nbgrader metadata edited: a grade flag off, a test renamed."""
+    nb = reference_notebook(src, rel)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "test_softplus_hidden":
+            meta["grade"] = False
+        if meta.get("grade_id") == "test_pairwise_visible":
+            meta["grade_id"] = "my_own_test"
+    return nb
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    import ray
-
     base = tmp_path_factory.mktemp("hostile")
     marker = Path("/tmp") / f"gradkit-hostile-{os.getpid()}.txt"
     course = scratch_course(Course.open(REPO_COURSE), base, [A])
@@ -147,11 +184,9 @@ def hostile(tmp_path_factory):
     (base / "class" / "missing" / A / "notes.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     collect(course, base / "class", assignment=A)
     before = {p: p.read_bytes() for p in (course.root / "submitted").rglob("*") if p.is_file()}
-    started = start_ray(2, None)
-    summary = grade(course, A, workers=2, progress=False)
+    with ray_session(None, num_cpus=2, what="hostile tests"):
+        summary = grade(course, A, workers=2, progress=False)
     yield course, summary, before, marker
-    if started:
-        ray.shutdown()
     marker.unlink(missing_ok=True)
 
 
@@ -253,19 +288,19 @@ def test_megabytes_of_output_are_truncated(hostile):
 def test_kernel_cannot_kill_its_grading_worker(hostile):
     course, summary, _, _ = hostile
     outcome = _outcome(summary, "kill_parent")
-    if not summary.isolation.startswith(("namespace", "uid")):
+    if not summary.isolation.startswith(("bwrap", "namespace", "uid")):
         pytest.skip(f"kernels run as the grader's user here ({summary.isolation})")
     assert outcome.status == "graded" and outcome.score == 9
 
 
 def test_kernel_cannot_read_secrets_or_touch_other_files(hostile):
     course, summary, before, marker = hostile
-    if not summary.isolation.startswith("namespace"):
-        pytest.skip(f"file isolation needs root and mount namespaces; here: {summary.isolation}")
+    if not summary.isolation.startswith(("bwrap", "namespace")):
+        pytest.skip(f"file isolation needs bubblewrap or mount namespaces; here: {summary.isolation}")
     nb = nbformat.read(str(course.autograded_dir("file_attack", A) / "warmup.ipynb"), as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     attempts = json.loads(text.split("ATTEMPTS", 1)[1].splitlines()[0])
-    assert len(attempts) == 8
+    assert len(attempts) == 10
     # /tmp is a private, empty tmpfs in the kernel's namespace: writing there is harmless
     assert attempts.pop("write_tmp") in ("WROTE", "blocked: PermissionError")
     assert all(v.startswith("blocked") for v in attempts.values()), attempts
@@ -286,8 +321,8 @@ def test_monkeypatching_the_checks_does_not_earn_hidden_points(hostile):
     assert [scores[c] for c in (Q1[1], Q2[1], Q3[1])] == [0, 0, 0], scores
     assert scores[Q1[0]] == 1          # visible tests run in the kernel: the patch fools them
     assert _kinds(_outcome(summary, "cheater"))["trusted_check_overruled"] == {Q1[1], Q2[1], Q3[1]}
-    assert "values differ from the reference" in _messages(summary, "cheater", Q1[1])
-    assert "no result reported" in _messages(summary, "cheater", Q2[1])
+    assert "values differ from the expected result" in _messages(summary, "cheater", Q1[1])
+    assert "was not reported" in _messages(summary, "cheater", Q2[1])
 
 
 def test_object_equal_to_everything_does_not_pass_hidden_checks(hostile):
@@ -296,3 +331,42 @@ def test_object_equal_to_everything_does_not_pass_hidden_checks(hostile):
     scores = _scores(course, "rigged_eq")
     assert scores[Q3[1]] == 0 and scores[Q1[1]] == 2 and scores[Q2[1]] == 2
     assert "could not be converted to numbers" in _messages(summary, "rigged_eq", Q3[1])
+
+
+def test_background_process_in_a_new_session_ends_with_its_notebook(hostile):
+    """A process started with setsid must not outlive grading (PID namespace and cgroup)."""
+    course, summary, _, _ = hostile
+    if not summary.isolation.startswith("bwrap") and "cgroup per kernel" not in summary.isolation:
+        pytest.skip(f"needs a PID namespace or a cgroup per kernel; here: {summary.isolation}")
+    alive = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if ORPHAN_TOKEN.encode() in (proc / "cmdline").read_bytes():
+                alive.append(proc.name)
+        except OSError:
+            continue
+    assert alive == [], f"processes left behind by a graded notebook: {alive}"
+    assert _outcome(summary, "orphan").score == 9
+
+
+def test_chatty_correct_answer_keeps_its_points(hostile):
+    """Output beyond the cap is dropped with a note on stdout: nbgrader fails cells with stderr."""
+    course, summary, _, _ = hostile
+    assert _outcome(summary, "chatty").score == 9
+    assert "output_truncated" in _kinds(_outcome(summary, "chatty"))
+
+
+def test_reports_from_student_code_are_forgeries(hostile):
+    """A hook that emits channel payloads in every cell: the hidden cells it touched score 0."""
+    course, summary, _, _ = hostile
+    scores = _scores(course, "forger")
+    assert scores[Q1[1]] == 0 and scores[Q2[1]] == 0 and scores[Q3[1]] == 0
+    assert {Q1[1], Q2[1], Q3[1]} <= _kinds(_outcome(summary, "forger"))["forged_report"]
+
+
+def test_edited_metadata_is_repaired_and_only_the_tampered_cells_lose(hostile):
+    course, summary, _, _ = hostile
+    outcome = _outcome(summary, "tampered_metadata")
+    assert outcome.status == "graded", outcome.error
+    _zero_only(course, "tampered_metadata", {"test_softplus_hidden", "test_pairwise_visible"})
+    assert _kinds(outcome)["metadata_edited"] >= {"test_softplus_hidden", "test_pairwise_visible"}

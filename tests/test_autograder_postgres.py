@@ -23,7 +23,8 @@ from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit_autograder.export import export
-from gradkit_autograder.grade import grade, start_ray
+from gradkit.distributed.ray_runtime import ray_session
+from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 
@@ -95,7 +96,6 @@ def postgres_url():
 
 
 def test_grades_land_in_postgresql(postgres_url, tmp_path):
-    import ray
     from sqlalchemy import create_engine, inspect
 
     course = scratch_course(Course.open(REPO_COURSE), tmp_path, [A], db_url=postgres_url)
@@ -103,12 +103,8 @@ def test_grades_land_in_postgresql(postgres_url, tmp_path):
     release(course, [A])
     kinds = build_class(course, A, tmp_path / "class")
     collect(course, tmp_path / "class")
-    started = start_ray(2, None)
-    try:
+    with ray_session(None, num_cpus=2, what="postgres test"):
         summary = grade(course, A, workers=2, progress=False)
-    finally:
-        if started:
-            ray.shutdown()
     assert summary.count("graded") == len(kinds)
     assert not (course.root / "gradebook.db").exists()          # nothing went to SQLite
     engine = create_engine(postgres_url)

@@ -22,7 +22,8 @@ from gradkit_autograder import ledger
 from gradkit_autograder.classbuilder import submission_with, write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
-from gradkit_autograder.grade import GradeError, grade, start_ray
+from gradkit.distributed.ray_runtime import ray_session as embedded_ray
+from gradkit_autograder.grade import GradeError, grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 
@@ -33,12 +34,8 @@ REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 
 @pytest.fixture(scope="module")
 def ray_session():
-    import ray
-
-    started = start_ray(2, None)
-    yield
-    if started:
-        ray.shutdown()
+    with embedded_ray(None, num_cpus=2, what="resume tests"):
+        yield
 
 
 def _course(base: Path, settings: str, students: dict[str, dict]) -> Course:
@@ -110,7 +107,7 @@ def test_ctrl_c_keeps_finished_results_and_rerun_grades_the_rest(tmp_path, ray_s
         assert [gb.find_submission(A, s).score for s in students] == [9.0] * len(students)
 
 
-WINDOW = {"softplus": ("import time\nprint('WINDOW START', time.time())\ntime.sleep(1.0)\n"
+WINDOW = {"softplus": ("import time\nprint('WINDOW START', time.time())\ntime.sleep(3.0)\n"
                        "print('WINDOW END', time.time())\n" + SLOW["softplus"].split("\n", 2)[2])}
 
 

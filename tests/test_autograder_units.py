@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from gradkit_autograder.channel import encode_value
-from gradkit_autograder.checks import check_cell, compare, failed_cells
-from gradkit_autograder.classbuilder import reference_notebook
+from gradkit_autograder.checks import check_cell, compare
+from gradkit_autograder.classbuilder import reference_notebook, write_submission
+from gradkit_autograder.cli import main
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course, CourseError
 from gradkit_autograder.export import canvas_rows
@@ -25,7 +26,7 @@ from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 from gradkit_autograder.settings import AssignmentSettings, SettingsError, load_settings
 from gradkit_autograder.snapshot import take_snapshot
-from gradkit_autograder.worker import release_checksums, screen_submission
+from gradkit_autograder.worker import screen_submission
 
 A = "a0_warmup"
 REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
@@ -75,21 +76,39 @@ def test_encode_defeats_custom_classes_and_keeps_non_finite():
 def test_tolerance_comes_from_the_reference_only():
     ref = encode_value("k", [1.0, 2.0], rtol=1e-3)
     loose_student = encode_value("k", [1.1, 2.0], rtol=1.0, atol=1.0)
-    assert compare(ref, loose_student, 1e-9, 0) == "1 of 2 values differ from the reference"
+    assert compare(ref, loose_student, 1e-9, 0).startswith("1 of 2 values differ from the expected result")
     assert compare(ref, encode_value("k", [1.0005, 2.0]), 1e-9, 0) is None
 
 
-def test_check_cell_needs_every_key_and_every_report_right():
+def test_check_cell_needs_every_key_once_and_right():
     ref = {"a": [encode_value("a", [1.0])], "b": [encode_value("b", [[1.0, 2.0]])]}
     good = {"a": [encode_value("a", [1.0])], "b": [encode_value("b", [[1.0, 2.0]])]}
-    assert check_cell(ref, good, 1e-9, 0) == []
-    assert check_cell(ref, {"a": good["a"]}, 1e-9, 0) == ["'b': no result reported"]
+    assert check_cell(ref, good, 1e-9, 0) == ([], [])
+    problems, forged = check_cell(ref, {"a": good["a"]}, 1e-9, 0)
+    assert problems == ["result 'b' was not reported (the cell stopped or raised before it)"] and not forged
     shape = {"a": good["a"], "b": [encode_value("b", [1.0, 2.0])]}
-    assert check_cell(ref, shape, 1e-9, 0) == ["'b': shape (2,) expected (1, 2)"]
-    twice = {"a": good["a"] + [encode_value("a", [5.0])], "b": good["b"]}
-    assert check_cell(ref, twice, 1e-9, 0) == ["'a': 1 of 1 values differ from the reference"]
-    assert failed_cells({"c1": ref}, {"c1": good}, 1e-9, 0) == {}
-    assert set(failed_cells({"c1": ref, "c2": ref}, {"c1": good}, 1e-9, 0)) == {"c2"}
+    assert check_cell(ref, shape, 1e-9, 0)[0] == [
+        "result 'b' has shape (2,), but the test expected shape (1, 2)"]
+
+
+def test_reports_are_bound_to_their_cell_once_each():
+    """A second report of a key, or a key the reference never sent, is a forgery."""
+    ref = {"a": [encode_value("a", [1.0])]}
+    twice = {"a": [encode_value("a", [1.0]), encode_value("a", [1.0])]}
+    problems, forged = check_cell(ref, twice, 1e-9, 0)
+    assert problems and forged == ["'a' reported 2 times"]
+    extra = {"a": ref["a"], "z": [encode_value("z", [0.0])]}
+    problems, forged = check_cell(ref, extra, 1e-9, 0)
+    assert forged == ["unexpected report 'z'"] and problems
+    problems, forged = check_cell({}, {"z": [encode_value("z", [0.0])]}, 1e-9, 0)
+    assert forged == ["unexpected report 'z'"]
+
+
+def test_reasons_name_the_size_of_the_error_never_the_expected_value():
+    ref = encode_value("k", [123.456, 7.0])
+    why = compare(ref, encode_value("k", [123.0, 7.0]), 1e-9, 0)
+    assert why.startswith("1 of 2 values differ") and "largest error 0.46" in why
+    assert "123.456" not in why and "7.0" not in why
 
 
 @hsettings(max_examples=40, deadline=None)
@@ -124,6 +143,8 @@ def _zip(entries: dict[str, bytes]) -> io.BytesIO:
 
 def test_collect_canvas_zip(released, tmp_path):
     course, nb = released
+    (course.root / "roster.csv").write_text("id,first_name,last_name,email,lms_user_id\n"
+                                            "doejane,Jane,Doe,,1234\nroesam,Sam,Roe,,4321\n")
     path = tmp_path / "canvas.zip"
     path.write_bytes(_zip({
         "doejane_1234_5678_warmup.ipynb": nb,
@@ -132,9 +153,9 @@ def test_collect_canvas_zip(released, tmp_path):
     }).getvalue())
     got = collect(course, path)
     assert sorted(s for s, _, _ in got.imported) == ["doejane", "roesam"]
-    assert got.skipped == [("readme.txt", "not a Canvas file name (<login>_<user id>_<submission id>_<file>)")]
+    assert got.skipped == [("readme.txt", "not a Canvas file name (<name>_<user id>_<submission id>_<file>)")]
     assert (course.submitted_dir("roesam", A) / "warmup.ipynb").read_bytes() == nb
-    assert (course.submitted_dir("doejane", A) / "timestamp.txt").read_text().startswith("2026-03-01 12:00:00")
+    assert not (course.submitted_dir("doejane", A) / "timestamp.txt").exists()   # zip time is no submission time
     with course.gradebook() as gb:
         rows = canvas_rows(gb)
     assert [r[1] for r in rows if r[3] == "doejane"] == ["1234"]   # Canvas user id kept for export
@@ -157,7 +178,7 @@ def test_collect_folders_zip_of_folders_and_skips(released, tmp_path):
     got = collect(course, tmp_path / "in")
     assert sorted(s for s, _, _ in got.imported) == ["ann", "bob"]
     reasons = dict(got.skipped)
-    assert "no released assignment has a notebook named like ['essay']" in reasons["cy"]
+    assert "notebooks ['essay'] belong to no released assignment" in reasons["cy"]
     assert "not a usable student id" in reasons["bad id!"]
     assert any("symbolic link" in r for r in reasons.values())
     wrapped = tmp_path / "wrapped.zip"
@@ -189,11 +210,11 @@ def test_screen_submission_reports_invalid_renamed_missing_and_edited(released):
     course, nb = released
     with course.gradebook() as gb:
         snap = take_snapshot(gb, A)
-    checks = {"warmup": release_checksums(course.release_dir(A) / "warmup.ipynb")}
-    files, incidents = screen_submission({"warmup.ipynb": b"{oops"}, snap, checks)
+    checks = {"warmup": (course.release_dir(A) / "warmup.ipynb").read_bytes()}
+    files, incidents, _ = screen_submission({"warmup.ipynb": b"{oops"}, snap, checks)
     assert files == {} and incidents[0]["kind"] == "invalid_notebook"
     assert [i["kind"] for i in incidents] == ["invalid_notebook", "missing_notebook"]
-    files, incidents = screen_submission({"Warmup copy.ipynb": nb}, snap, checks)
+    files, incidents, _ = screen_submission({"Warmup copy.ipynb": nb}, snap, checks)
     assert set(files) == {"warmup.ipynb"} and [i["kind"] for i in incidents] == ["renamed_notebook"]
     edited = nbformat.reads(nb.decode(), as_version=4)
     edited.cells = [c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade_id")
@@ -201,10 +222,10 @@ def test_screen_submission_reports_invalid_renamed_missing_and_edited(released):
     for cell in edited.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_softplus_visible":
             cell.source = "pass"
-    _, incidents = screen_submission({"warmup.ipynb": nbformat.writes(edited).encode()}, snap, checks)
+    _, incidents, _ = screen_submission({"warmup.ipynb": nbformat.writes(edited).encode()}, snap, checks)
     assert {(i["kind"], i["cell"]) for i in incidents} == {
         ("test_cell_edited", "test_softplus_visible"), ("test_cell_deleted", "test_pairwise_hidden")}
-    _, clean = screen_submission({"warmup.ipynb": nb}, snap, checks)
+    _, clean, _ = screen_submission({"warmup.ipynb": nb}, snap, checks)
     assert clean == []
 
 
@@ -222,3 +243,15 @@ def test_kernel_launch_needs_a_command():
     with pytest.raises(SystemExit):
         _parse(["--memory-mb", "10"])
     assert _parse(["--uid", "5", "--", "python", "-V"]).command == ["python", "-V"]
+
+
+def test_grade_that_cannot_reach_ray_says_so_in_one_line(released, tmp_path, capsys):
+    """A Ray that cannot be started or joined ends `gradkit grade` with one line, exit 2, nothing lost."""
+    course, nb = released
+    write_submission(tmp_path / "class" / "alice" / A, {"warmup.ipynb": nbformat.reads(nb.decode(), as_version=4)})
+    collect(course, tmp_path / "class", assignment=A)
+    code = main(["grade", A, "--course", str(course.root), "--address", "127.0.0.1:9", "--workers", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("gradkit grade: error:") and "127.0.0.1:9" in err[0]
+    assert "Traceback" not in err[0]

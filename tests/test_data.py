@@ -213,3 +213,18 @@ def test_loader_errors():
         DataLoader(np.zeros(10), shuffle=True).shard(0, 2)
     with pytest.raises(ValueError, match="set_epoch"):
         loader.set_epoch(-1)
+
+
+def test_loader_shards_and_distributed_sampler_share_one_rule():
+    # One sharding rule in the kit: DataLoader.shard keeps every sample (shards differ
+    # by at most one); ShardedSampler, for workers in collectives, drops the remainder.
+    from gradkit.data.sharding import shard_indices
+
+    loader = DataLoader(np.arange(23), batch_size=4, shuffle=True, seed=7)
+    for rank in range(3):
+        shard = loader.shard(rank, 3)
+        for epoch in range(2):
+            kept = shard_indices(23, rank, 3, epoch, seed=7)
+            assert shard.indices(epoch).tolist() == kept.tolist()
+            cut = shard_indices(23, rank, 3, epoch, seed=7, drop_remainder=True)
+            assert len(cut) == 23 // 3 and cut.tolist() == kept[:len(cut)].tolist()

@@ -1,11 +1,12 @@
 """Sharding: disjoint, covering, reshuffled per epoch, and lined up with large batches (no Ray)."""
 
+import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings, strategies as st
 from torch.utils.data import BatchSampler
 
-from gradkit.distributed.sharding import ShardedSampler, epoch_permutation, shard_indices
+from gradkit.data.sharding import epoch_permutation, shard_indices
+from gradkit.distributed.sharding import ShardedSampler
 
 
 @settings(max_examples=50, deadline=None)
@@ -13,13 +14,19 @@ from gradkit.distributed.sharding import ShardedSampler, epoch_permutation, shar
 def test_shards_are_disjoint_equal_and_cover_the_truncated_epoch(n, world, epoch, seed):
     if n < world:
         with pytest.raises(ValueError, match="cannot be split"):
-            shard_indices(n, 0, world, epoch, seed)
+            shard_indices(n, 0, world, epoch, seed, drop_remainder=True)
+        with pytest.raises(ValueError, match="cannot be split"):
+            ShardedSampler(n, 0, world)
         return
-    shards = [shard_indices(n, rank, world, epoch, seed).tolist() for rank in range(world)]
+    shards = [shard_indices(n, rank, world, epoch, seed, drop_remainder=True).tolist()
+              for rank in range(world)]
     flat = [i for shard in shards for i in shard]
     assert len(set(flat)) == len(flat)  # disjoint
     assert {len(shard) for shard in shards} == {n // world}  # equal sizes
     assert set(flat) == set(epoch_permutation(n, seed, epoch)[: n - n % world].tolist())
+    sampler = ShardedSampler(n, world - 1, world, seed=seed)
+    sampler.set_epoch(epoch)
+    assert list(sampler) == shards[-1]  # the sampler follows the same rule
 
 
 def test_each_epoch_is_a_new_permutation_and_shards_stay_disjoint():
@@ -56,8 +63,11 @@ def test_union_of_worker_batches_is_the_large_batch(n, world, batch, epoch):
 
 def test_no_shuffle_keeps_order_and_bad_rank_is_rejected():
     assert shard_indices(6, 1, 2, shuffle=False).tolist() == [1, 3, 5]
+    assert shard_indices(7, 1, 2, shuffle=False).tolist() == [1, 3, 5]
+    assert shard_indices(7, 0, 2, shuffle=False).tolist() == [0, 2, 4, 6]  # keeps the remainder
+    assert shard_indices(7, 0, 2, shuffle=False, drop_remainder=True).tolist() == [0, 2, 4]
     with pytest.raises(ValueError, match=r"rank must be in \[0, 2\), got 2"):
         ShardedSampler(10, 2, 2)
-    with pytest.raises(ValueError, match="world_size must be >= 1"):
+    with pytest.raises(ValueError, match="world_size must be an int >= 1"):
         shard_indices(10, 0, 0)
-    assert torch.equal(epoch_permutation(5, 0, 0, shuffle=False), torch.arange(5))
+    assert np.array_equal(epoch_permutation(5, 0, 0, shuffle=False), np.arange(5))

@@ -156,7 +156,10 @@ def test_leaf_gradients_accumulate_across_backward_calls():
     assert x.grad == pytest.approx(2 * first)  # exactly doubled, interior nodes included
     assert y.grad == pytest.approx(first / 2.0)  # interior: the latest pass only
 
-    z.zero_grad()
+    z.zero_grad()  # clears z's own gradient only, as Tensor.zero_grad does
+    assert z.grad == 0.0 and x.grad == pytest.approx(2 * first)
+    x.zero_grad()
+    y.zero_grad()
     assert x.grad == 0.0 and y.grad == 0.0 and z.grad == 0.0
     z.backward()
     assert x.grad == pytest.approx(first)

@@ -19,13 +19,40 @@ numbers for every key the reference reported.
 
 ``rtol``/``atol`` are read only from the reference run: a tolerance sent by the
 student's kernel is ignored.
+
+Hidden tests draw their inputs from ``grading_rng(label)``: a generator seeded
+from the seed the grader draws for each grading run (``GRADKIT_GRADING_SEED`` in
+the kernel's environment; 0 when a notebook runs outside grading) and the label.
+The reference solution and every student get the same inputs in one run, and a
+different run gets different ones, so a leaked hidden test gives no reusable
+answers. The expected values are never in the kernel: the grader compares.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import zlib
 
 CHECK_MIME = "application/vnd.gradkit.check+json"
+
+
+SEED_VARIABLE = "GRADKIT_GRADING_SEED"
+
+
+def grading_seed() -> int:
+    """This grading run's seed (0 outside grading)."""
+    try:
+        return int(os.environ.get(SEED_VARIABLE, "0"))
+    except ValueError:
+        return 0
+
+
+def grading_rng(label: str):
+    """A NumPy generator for one hidden test's inputs: the run's seed mixed with ``label``."""
+    import numpy as np
+
+    return np.random.default_rng([grading_seed(), zlib.crc32(str(label).encode())])
 
 
 def _encode(x: float):

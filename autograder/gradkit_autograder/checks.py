@@ -51,50 +51,58 @@ def notebook_reports(nb: dict) -> CellReports:
 
 
 def compare(reference: dict[str, Any], got: dict[str, Any], rtol: float, atol: float) -> str | None:
-    """None if ``got`` matches ``reference``; otherwise why not (no values are quoted)."""
+    """None if ``got`` matches ``reference``; otherwise why not, without quoting any expected value."""
     if "error" in got:
-        return f"the result could not be converted to numbers ({got['error']})"
+        return f"could not be converted to numbers ({got['error']})"
     if got.get("shape") != reference.get("shape"):
-        return f"shape {tuple(got.get('shape') or ())} expected {tuple(reference['shape'])}"
+        return (f"has shape {tuple(got.get('shape') or ())}, "
+                f"but the test expected shape {tuple(reference['shape'])}")
     try:
         want = np.array([_decode(x) for x in reference["values"]], dtype=float)
         have = np.array([_decode(x) for x in got.get("values", [])], dtype=float)
     except (TypeError, ValueError):
-        return "malformed report"
+        return "is a malformed report"
     if want.shape != have.shape:
-        return "malformed report"
+        return "is a malformed report"
     rtol = float(reference.get("rtol", rtol))
     atol = float(reference.get("atol", atol))
-    if not np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
-        bad = int(np.count_nonzero(~np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)))
-        return f"{bad} of {want.size} values differ from the reference"
+    close = np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
+    if not close.all():
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            error = np.abs(have - want)[~close]
+            relative = (error / np.maximum(np.abs(want[~close]), 1e-300))
+        size = (f"largest error {np.nanmax(error):.2g}, relative {np.nanmax(relative):.2g}"
+                if np.isfinite(error).any() else "non-finite values where numbers were expected")
+        return f"{int((~close).sum())} of {want.size} values differ from the expected result ({size})"
     return None
 
 
 def check_cell(reference: dict[str, list[dict]], got: dict[str, list[dict]],
-               rtol: float, atol: float) -> list[str]:
-    """Problems with one grade cell's reports; an empty list means the check passed."""
-    problems = []
+               rtol: float, atol: float) -> tuple[list[str], list[str]]:
+    """(problems, forgeries) of one grade cell's reports; both empty means the check passed.
+
+    Reports are bound to their cell: each key the reference reported in this
+    cell must come exactly as often as the reference sent it (once, normally),
+    and no other key may come. A report that is missing is a problem; one that
+    comes twice or under a key the reference never used is also a forgery
+    (student code emitting reports), named for the incident list.
+    """
+    problems, forgeries = [], []
     for key, ref_payloads in sorted(reference.items()):
-        ref = ref_payloads[-1]
-        if key not in got:
-            problems.append(f"'{key}': no result reported")
+        mine = got.get(key, [])
+        if not mine:
+            problems.append(f"result '{key}' was not reported (the cell stopped or raised before it)")
             continue
-        for payload in got[key]:
+        if len(mine) != len(ref_payloads):
+            problems.append(f"result '{key}' was reported {len(mine)} times, not {len(ref_payloads)}")
+            forgeries.append(f"'{key}' reported {len(mine)} times")
+            continue
+        for ref, payload in zip(ref_payloads, mine):
             why = compare(ref, payload, rtol, atol)
             if why:
-                problems.append(f"'{key}': {why}")
+                problems.append(f"result '{key}' {why}")
                 break
-    return problems
-
-
-def failed_cells(reference: CellReports, got: CellReports, rtol: float, atol: float,
-                 cells: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Grade ids (with reasons) whose trusted check fails, among ``cells`` (default: all referenced)."""
-    failures = {}
-    for cell_id in (cells if cells is not None else reference):
-        if cell_id in reference:
-            problems = check_cell(reference[cell_id], got.get(cell_id, {}), rtol, atol)
-            if problems:
-                failures[cell_id] = problems
-    return failures
+    for key in sorted(set(got) - set(reference)):
+        problems.append(f"a result named '{key}' that this test does not report was sent")
+        forgeries.append(f"unexpected report '{key}'")
+    return problems, forgeries

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 
+from gradkit_autograder.conventions import TIMESTAMP_FILE, solution_delimiters
 from gradkit_autograder.course import Course
 
 MUTANTS_DIR = "mutants"
@@ -24,15 +25,16 @@ def _solution_id(cell) -> str | None:
     return meta.get("grade_id") if meta.get("solution") else None
 
 
-def reference_notebook(source_path: Path, release_path: Path):
+def reference_notebook(source_path: Path, release_path: Path, config=None):
     """The released notebook with the source's solution cells put in (markers removed)."""
     source = nbformat.read(str(source_path), as_version=4)
+    markers = solution_delimiters(config or {})
     solutions = {}
     for cell in source.cells:
         cell_id = _solution_id(cell)
         if cell_id:
             lines = [ln for ln in cell.source.splitlines()
-                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+                     if not any(ln.strip() == f"### {m}" for m in markers)]
             solutions[cell_id] = "\n".join(lines)
     released = nbformat.read(str(release_path), as_version=4)
     for cell in released.cells:
@@ -56,7 +58,7 @@ def write_submission(dest: Path, notebooks: dict[str, object], timestamp: str | 
         else:
             nbformat.write(nb, str(dest / name))
     if timestamp:
-        (dest / "timestamp.txt").write_text(timestamp)
+        (dest / TIMESTAMP_FILE).write_text(timestamp)
 
 
 def build_class(course: Course, assignment: str, dest: Path) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """The autograder's ``gradkit`` subcommands.
 
-``gradkit.cli`` (the kit's main command) calls ``register(subparsers)``; each
-subcommand sets ``func``, a handler taking the parsed arguments and returning an
-exit code. ``python -m gradkit_autograder`` runs the same commands on their own.
+The grader adds them to the kit's ``gradkit`` command through the entry point
+``gradkit.commands`` (pyproject.toml): ``gradkit.cli`` calls every registered
+``register(subparsers)`` and knows nothing of the grader. Each subcommand sets
+``func``, a handler taking the parsed arguments and returning an exit code.
+``python -m gradkit_autograder`` runs the same commands on their own.
 
 Every handler is wrapped by ``_guarded``: a mistake of the user's (an unknown
 assignment, a missing course, a bad ``assignment.yaml``, nothing released yet)
@@ -20,12 +22,13 @@ import textwrap
 EXAMPLES = {
     "release": "gradkit release a0_warmup        # or no name: every assignment",
     "collect": "gradkit collect ~/Downloads/submissions.zip --assignment a0_warmup",
-    "grade": "gradkit grade a0_warmup --workers 8      # --address auto: an existing Ray cluster",
+    "grade": "gradkit grade a0_warmup --workers 8   # --address 127.0.0.1:6379: an existing Ray cluster",
     "feedback": "gradkit feedback a0_warmup   # course/feedback/<student>/a0_warmup/*.html",
     "export": "gradkit export --format canvas   # course/exports/canvas_grades.csv",
     "report": "gradkit report a0_warmup    # course/reports/a0_warmup/{report.md,scores.png}",
     "verify": "gradkit verify              # every assignment; exit code 1 on a failure",
     "demo": "gradkit demo --workers 2",
+    "ray": "gradkit ray start --workers 2   # later commands join it; gradkit ray stop ends it",
 }
 
 
@@ -46,8 +49,10 @@ def user_errors() -> tuple[type[Exception], ...]:
     from gradkit_autograder.course import CourseError
     from gradkit_autograder.grade import GradeError
     from gradkit_autograder.settings import SettingsError
+    from gradkit.distributed.ray_runtime import RayStartError
+    from gradkit_autograder.course_ray import CourseRayError
 
-    return CourseError, GradeError, SettingsError
+    return CourseError, GradeError, SettingsError, RayStartError, CourseRayError
 
 
 def _guarded(name: str, handler):
@@ -80,6 +85,8 @@ def register(subparsers) -> None:
         tests removed, every cell and the checksum of every locked cell recorded in
         the gradebook. Writes course/release/<assignment>/.""", _release)
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
+    p.add_argument("--due", metavar="WHEN", help="due date of the released assignment(s), e.g. "
+                   "'2026-09-21 23:59:00 UTC' (late days count from it)")
 
     p = _add(subparsers, "collect", "import submissions (folder or LMS zip)", """
         Import submissions into course/submitted/<student>/<assignment>/ with a
@@ -102,14 +109,19 @@ def register(subparsers) -> None:
         resume. Limits and resources come from assignments/<id>/assignment.yaml.""", _grade)
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("--workers", type=int, help="CPUs of the embedded Ray (default: all)")
-    p.add_argument("--address", help="address of a running Ray cluster, e.g. auto or ray://host:10001")
+    p.add_argument("--address", help="address of a running Ray cluster, e.g. 127.0.0.1:6379 or "
+                   "ray://host:10001 (default: the course's Ray from `gradkit ray start` if it runs, "
+                   "else an embedded Ray)")
     p.add_argument("--force", action="store_true", help="regrade submissions already graded")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
 
     p = _add(subparsers, "feedback", "write HTML feedback per student", """
-        Write course/feedback/<student>/<assignment>/<notebook>.html: the student's
-        answers, each visible test's result and message, and for tests with hidden
-        parts only passed/failed and the points -- never their source.""", _feedback)
+        Write course/feedback/<student>/<assignment>/<notebook>.html: a summary table
+        (cell, points, passed or why not: the visible test's message, or the
+        grader's reason for a hidden check -- which result differed and by how
+        much, a withheld library module used, time, memory or a dead kernel), the
+        late-day line, then the student's notebook with maths rendered and plots
+        kept; never a hidden test's source or an expected value.""", _feedback)
     p.add_argument("assignment", metavar="ASSIGNMENT")
 
     p = _add(subparsers, "export", "export grades as CSV", """
@@ -142,6 +154,14 @@ def register(subparsers) -> None:
     p.add_argument("--keep", metavar="DIR", help="build the demo course in DIR (new or empty) "
                    "instead of a new temporary folder")
 
+    p = _add(subparsers, "ray", "a Ray for the course that later commands join", """
+        start: start a Ray head on the loopback (no dashboard, its own temp folder) and
+        note its address in course/.gradkit/ray.json; grade, verify and demo then join
+        it instead of starting an embedded Ray each time (Ray's start-up is paid once).
+        status: say whether it runs. stop: end exactly that Ray's processes.""", _ray)
+    p.add_argument("action", choices=["start", "status", "stop"])
+    p.add_argument("--workers", type=int, help="CPUs of the course's Ray (default: all)")
+
 
 def _course(args):
     from gradkit_autograder.course import Course
@@ -158,6 +178,10 @@ def _release(args) -> int:
     for s in release(course, args.assignments or None):
         print(f"released {s.assignment}: {s.notebooks} notebook(s), {s.graded_cells} graded cells "
               f"({s.points:g} points), {s.locked_cells} checksummed locked cells -> {s.release_dir}")
+        if args.due:
+            from gradkit_autograder.latedays import set_due_date
+
+            print(f"  due {set_due_date(course, s.assignment, args.due)} (UTC); late days count from it")
     return 0
 
 
@@ -187,12 +211,33 @@ def print_grade_summary(summary) -> None:
             print(f"    ! {o.student} {where}: {inc['message']}")
     print(f"{summary.assignment}: {summary.count('graded')} graded, {summary.count('failed')} failed, "
           f"{summary.count('skipped')} unchanged (skipped) in {summary.elapsed_s:.1f} s")
+    if summary.ray:
+        print(f"ray: {summary.ray}")
     if summary.isolation:
         print(f"kernel isolation: {summary.isolation}")
     if summary.tasks:
         print(summary.time_line())
     if summary.interrupted:
         print("interrupted: the results above are saved; run the same command again to resume")
+
+
+def _ray(args) -> int:
+    import os
+
+    from gradkit_autograder import course_ray
+
+    course = _course(args)
+    if args.action == "start":
+        ray = course_ray.start(course, args.workers or os.cpu_count() or 1)
+        print(f"the course's Ray runs at {ray.address} ({ray.num_cpus} CPUs, temp folder {ray.temp_dir}); "
+              f"grade, verify and demo join it; `gradkit ray stop` ends it")
+    elif args.action == "status":
+        ray = course_ray.running(course)
+        print(f"running at {ray.address} ({ray.num_cpus} CPUs)" if ray else "not running")
+    else:
+        stopped = course_ray.stop(course)
+        print(f"stopped the course's Ray ({stopped} processes)" if stopped else "the course's Ray was not running")
+    return 0
 
 
 def _grade(args) -> int:

@@ -6,15 +6,31 @@ Accepted layouts (PATH is a folder or a .zip):
    exchange layout) or ``PATH/<student>/*.ipynb``;
 2. a zip of such folders (a single top-level folder around them is unwrapped);
 3. a Canvas "Download Submissions" zip: flat files named
-   ``<login>_<canvas user id>_<submission id>_<file name>`` (or
-   ``<login>_LATE_<user id>_<submission id>_<file name>``); Canvas's ``-1``, ``-2``
-   suffixes on re-uploaded files are removed.
+   ``<name>_<canvas user id>_<submission id>_<file name>`` (or
+   ``<name>_LATE_<user id>_<submission id>_<file name>``), where ``<name>`` is
+   the student's name as Canvas writes it (lower case, no separators).
 
-The assignment of each submission is the ``<assignment>`` folder when there is
-one, else ``--assignment``, else the released assignment whose notebook names
-match. Each submission gets ``timestamp.txt``: the newest file time (folder) or
-zip entry time (zip), unless it brings its own. A newer submission replaces an
-older one; anything not imported is listed with the reason.
+Who a submission belongs to:
+
+- a Canvas file belongs to the roster student with that Canvas user id
+  (``lms_user_id``, see ``roster.py``), never to its name part; a file whose user id
+  matches nobody is listed and skipped, never graded as a new student;
+- a folder is a student folder, or a single folder around student folders; which
+  one is decided from the roster and the released assignment names, and when that
+  is ambiguous (or a "student" would be named like an assignment) the command stops
+  and says so.
+
+Canvas adds ``-1``, ``-2`` before the extension of a re-uploaded file; such a name
+is mapped back to the released notebook's name (the highest number wins). Canvas's
+``LATE`` marker is kept in the summary (``CollectSummary.late``).
+
+Submission times: a submission's own ``timestamp.txt`` (nbgrader's exchange writes
+one), else, for a folder on disk, the newest file time. A zip entry's time is when
+the zip was made, not when the student submitted, so a zip gives no time, and
+neither does a Canvas download (it carries none): such submissions get no
+``timestamp.txt`` and count as on time for late days, unless the instructor writes
+the time into ``timestamp.txt``. A newer submission replaces an older one; anything
+not imported is listed with the reason.
 """
 
 from __future__ import annotations
@@ -27,10 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.roster import RosterEntry, by_canvas_id, ensure_in_gradebook, load_roster
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
-CANVAS_NAME = re.compile(r"^(?P<login>[^_]+)_(?:(?P<late>LATE)_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
-CANVAS_COPY_SUFFIX = re.compile(r"-\d+(?=\.[A-Za-z0-9]+$)")
+CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
+CANVAS_COPY_SUFFIX = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 JUNK = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f UTC"
@@ -44,7 +61,8 @@ class Incoming:
     assignment: str | None
     files: dict[str, bytes] = field(default_factory=dict)
     timestamp: datetime.datetime | None = None
-    lms_user_id: str | None = None
+    roster: RosterEntry | None = None
+    late: bool = False
     origin: str = ""
 
 
@@ -53,6 +71,19 @@ class CollectSummary:
     imported: list[tuple[str, str, str]] = field(default_factory=list)   # student, assignment, timestamp
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)         # item, reason
+    late: list[tuple[str, str]] = field(default_factory=list)            # student, assignment marked LATE by Canvas
+
+
+@dataclass
+class Known:
+    """What the course knows when it reads an input: released notebooks and the roster."""
+
+    released: dict[str, set[str]]                 # assignment -> notebook names
+    roster: dict[str, RosterEntry]
+
+    @property
+    def notebook_files(self) -> set[str]:
+        return {f"{nb}.ipynb" for nbs in self.released.values() for nb in nbs}
 
 
 def _is_junk(parts: tuple[str, ...]) -> bool:
@@ -67,42 +98,108 @@ def _safe_parts(name: str) -> tuple[str, ...] | None:
     return tuple(p for p in path.parts if p not in ("", "."))
 
 
-# --- reading the input ------------------------------------------------------------------
+# --- folders of students ----------------------------------------------------------------
 
-def _from_tree(entries: list[tuple[tuple[str, ...], bytes, datetime.datetime]], summary,
-               origin: str) -> list[Incoming]:
-    """Group (path parts, bytes, time) entries by their first component, the student."""
+def student_level(entries, known: Known, origin: str) -> int:
+    """0 when the top folders are students, 1 when a single folder wraps the student folders.
+
+    Decided from the roster and the assignment names; CourseError when it cannot be
+    decided, or when a student would be named like an assignment (PATH is then one
+    student's folder, or an assignment's).
+    """
+    assignments = set(known.released)
     tops = {parts[0] for parts, _, _ in entries if len(parts) > 1}
-    loose = [parts for parts, _, _ in entries if len(parts) == 1]
-    if len(tops) == 1 and not loose:   # one wrapper folder around the student folders
-        entries = [(parts[1:], data, ts) for parts, data, ts in entries]
+    if tops & assignments:
+        raise CourseError(
+            f"{origin} holds folders named like assignments ({', '.join(sorted(tops & assignments))}) "
+            "where student folders are expected: it looks like one student's folder; pass the "
+            "folder that holds the student folders (<students>/<student>/<assignment>/...)")
+    loose = any(len(parts) == 1 for parts, _, _ in entries)
+    if len(tops) != 1 or loose:
+        return 0
+    top = next(iter(tops))
+    below = [parts[1:] for parts, _, _ in entries]
+    children = {p[0] for p in below if len(p) > 1}           # sub-folders of the top folder
+    files = {p[0] for p in below if len(p) == 1}              # files directly in it
+    grandchildren = {p[1] for p in below if len(p) > 2}
+    if top in known.roster:
+        return 0
+    if children and children <= assignments:
+        return 0                                              # <student>/<assignment>/...
+    if files & known.notebook_files and not children:
+        return 0                                              # <student>/<notebook>.ipynb
+    if children & set(known.roster) or (grandchildren and grandchildren <= assignments):
+        return 1                                              # <wrapper>/<student>/...
+    if children and not files and all(
+            any(len(p) == 2 and p[0] == c and p[1].endswith(".ipynb") for p in below) for c in children):
+        return 1                                              # <wrapper>/<student>/*.ipynb
+    raise CourseError(
+        f"{origin}: cannot tell whether {top!r} is a student or a folder around student folders "
+        f"(it is not in the roster and holds {sorted(children | files)[:5]}); pass the folder of "
+        "student folders, or add the student to the roster")
+
+
+def _from_tree(entries, summary: CollectSummary, known: Known, origin: str) -> list[Incoming]:
+    """Group (path parts, bytes, time) entries by student folder."""
+    level = student_level(entries, known, origin)
     by_student: dict[str, Incoming] = {}
     for parts, data, ts in entries:
+        parts = parts[level:]
         if len(parts) < 2:
             summary.skipped.append(("/".join(parts), "not inside a student folder"))
             continue
-        inc = by_student.setdefault(parts[0], Incoming(parts[0], None, origin=origin))
+        inc = by_student.setdefault(parts[0], Incoming(parts[0], None, roster=known.roster.get(parts[0]),
+                                                       origin=origin))
         inc.files["/".join(parts[1:])] = data
-        inc.timestamp = max(inc.timestamp or ts, ts)
+        if ts is not None:
+            inc.timestamp = max(inc.timestamp or ts, ts)
     return list(by_student.values())
 
 
-def _canvas(entries, summary, origin: str) -> list[Incoming]:
+# --- Canvas -------------------------------------------------------------------------------------
+
+def released_name(file: str, notebook_files: set[str]) -> tuple[str, int]:
+    """The released notebook a Canvas file name stands for, and its re-upload number.
+
+    ``warmup-2.ipynb`` -> (``warmup.ipynb``, 2) when ``warmup.ipynb`` is released;
+    a name that is itself released (``layer-1.ipynb``) or matches nothing is kept.
+    """
+    if file in notebook_files:
+        return file, 0
+    m = CANVAS_COPY_SUFFIX.match(file)
+    if m and f"{m['stem']}{m['ext']}" in notebook_files:
+        return f"{m['stem']}{m['ext']}", int(m["n"])
+    return file, 0
+
+
+def _canvas(entries, summary: CollectSummary, known: Known, origin: str) -> list[Incoming]:
+    canvas_ids = by_canvas_id(known.roster)
+    notebook_files = known.notebook_files
     by_student: dict[str, Incoming] = {}
-    for parts, data, ts in entries:
+    copy_number: dict[tuple[str, str], int] = {}
+    for parts, data, _zip_time in entries:   # a zip entry's time is not a submission time
         m = CANVAS_NAME.match(parts[-1]) if len(parts) == 1 else None
         if not m:
             summary.skipped.append(("/".join(parts), "not a Canvas file name "
-                                    "(<login>_<user id>_<submission id>_<file>)"))
+                                    "(<name>_<user id>_<submission id>_<file>)"))
             continue
-        inc = by_student.setdefault(m["login"], Incoming(m["login"], None, lms_user_id=m["uid"],
-                                                         origin=origin))
-        inc.files[CANVAS_COPY_SUFFIX.sub("", m["file"])] = data
-        inc.timestamp = max(inc.timestamp or ts, ts)
+        entry = canvas_ids.get(m["uid"])
+        if entry is None:
+            summary.skipped.append((parts[-1], f"Canvas user id {m['uid']} ({m['name']}) is in no roster "
+                                    "row (lms_user_id); add the student to the roster and collect again"))
+            continue
+        inc = by_student.setdefault(entry.id, Incoming(entry.id, None, roster=entry, origin=origin))
+        inc.late = inc.late or bool(m["late"])
+        name, number = released_name(m["file"], notebook_files)
+        if copy_number.get((entry.id, name), -1) < number:
+            copy_number[(entry.id, name)] = number
+            inc.files[name] = data
     return list(by_student.values())
 
 
-def read_zip(path: Path, summary: CollectSummary) -> list[Incoming]:
+# --- reading the input ------------------------------------------------------------------
+
+def _entries_of_zip(path: Path, summary: CollectSummary) -> list:
     entries = []
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
@@ -120,13 +217,11 @@ def read_zip(path: Path, summary: CollectSummary) -> list[Incoming]:
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 summary.skipped.append((info.filename, "symbolic link — refused"))
                 continue
-            ts = datetime.datetime(*info.date_time, tzinfo=datetime.timezone.utc)
-            entries.append((parts, zf.read(info), ts))
-    flat = entries and all(len(parts) == 1 for parts, _, _ in entries)
-    return _canvas(entries, summary, path.name) if flat else _from_tree(entries, summary, path.name)
+            entries.append((parts, zf.read(info), None))   # entry times are when the zip was made
+    return entries
 
 
-def read_folder(path: Path, summary: CollectSummary) -> list[Incoming]:
+def _entries_of_folder(path: Path, summary: CollectSummary) -> list:
     entries = []
     for file in sorted(path.rglob("*")):
         parts = file.relative_to(path).parts
@@ -140,8 +235,15 @@ def read_folder(path: Path, summary: CollectSummary) -> list[Incoming]:
             continue
         ts = datetime.datetime.fromtimestamp(file.stat().st_mtime, tz=datetime.timezone.utc)
         entries.append((parts, file.read_bytes(), ts))
+    return entries
+
+
+def read_input(path: Path, summary: CollectSummary, known: Known) -> list[Incoming]:
+    entries = _entries_of_zip(path, summary) if path.is_file() else _entries_of_folder(path, summary)
     flat = entries and all(len(parts) == 1 for parts, _, _ in entries)
-    return _canvas(entries, summary, path.name) if flat else _from_tree(entries, summary, path.name)
+    if flat:
+        return _canvas(entries, summary, known, path.name)
+    return _from_tree(entries, summary, known, path.name)
 
 
 # --- deciding the assignment --------------------------------------------------------------------
@@ -168,7 +270,7 @@ def _split(inc: Incoming, released: dict[str, set[str]], forced: str | None) -> 
                 continue
             files = {rel.split("/", 1)[1]: data for rel, data in inc.files.items()
                      if rel.split("/")[0] == name}
-            parts.append((Incoming(inc.student, name, files, inc.timestamp, inc.lms_user_id,
+            parts.append((Incoming(inc.student, name, files, inc.timestamp, inc.roster, inc.late,
                                    inc.origin), ""))
         return parts
     if forced:
@@ -182,7 +284,13 @@ def _split(inc: Incoming, released: dict[str, set[str]], forced: str | None) -> 
         inc.assignment = matches[0]
         return [(inc, "")]
     if not matches:
-        return [(None, f"no released assignment has a notebook named like {sorted(stems) or 'nothing'}")]
+        if not stems:
+            shown = sorted(inc.files)[:5]
+            return [(None, f"no notebook (.ipynb) at the top of the student folder (found {shown}); "
+                     "expected <student>/<assignment>/<notebook>.ipynb or <student>/<notebook>.ipynb")]
+        names = ", ".join(f"{a}: {sorted(nbs)}" for a, nbs in sorted(released.items()))
+        return [(None, f"notebooks {sorted(stems)} belong to no released assignment ({names}); "
+                 "rename them or pass --assignment")]
     return [(None, f"notebooks match several assignments {matches}; pass --assignment")]
 
 
@@ -191,8 +299,10 @@ def _split(inc: Incoming, released: dict[str, set[str]], forced: str | None) -> 
 def _store(course: Course, inc: Incoming, summary: CollectSummary) -> None:
     dest = course.submitted_dir(inc.student, inc.assignment)
     own = inc.files.pop("timestamp.txt", None)
-    stamp = own.decode(errors="replace").strip() if own else (
-        (inc.timestamp or datetime.datetime.now(datetime.timezone.utc)).strftime(TIMESTAMP_FORMAT))
+    if own:
+        stamp = own.decode(errors="replace").strip()
+    else:
+        stamp = inc.timestamp.strftime(TIMESTAMP_FORMAT) if inc.timestamp else ""
     old_stamp = (dest / "timestamp.txt").read_text().strip() if (dest / "timestamp.txt").exists() else None
     if dest.exists():
         old_files = {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*")
@@ -209,8 +319,12 @@ def _store(course: Course, inc: Incoming, summary: CollectSummary) -> None:
     for rel, data in inc.files.items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_bytes(data)
-    (dest / "timestamp.txt").write_text(stamp)
-    summary.imported.append((inc.student, inc.assignment, stamp))
+    if stamp:
+        (dest / "timestamp.txt").write_text(stamp)
+    shown = stamp or "no submission time"
+    if inc.late:
+        shown += " (Canvas: LATE)"
+    summary.imported.append((inc.student, inc.assignment, shown))
 
 
 def _parse(stamp: str):
@@ -230,10 +344,11 @@ def collect(course: Course, path: str | Path, assignment: str | None = None) -> 
         raise CourseError(f"{path} does not exist (expected a folder or a .zip)")
     if path.is_file() and not zipfile.is_zipfile(path):
         raise CourseError(f"{path} is a file but not a zip archive")
-    incoming = read_zip(path, summary) if path.is_file() else read_folder(path, summary)
     released = _released_notebooks(course)
     if not released:
         raise CourseError("no assignment is released yet; run `gradkit release` first")
+    known = Known(released, load_roster(course))
+    incoming = read_input(path, summary, known)
     for inc in incoming:
         if not STUDENT_ID.match(inc.student):
             summary.skipped.append((inc.student, "not a usable student id (letters, digits, _.@+-)"))
@@ -245,8 +360,10 @@ def collect(course: Course, path: str | Path, assignment: str | None = None) -> 
             if not any(rel.endswith(".ipynb") for rel in part.files):
                 summary.skipped.append((f"{part.student}/{part.assignment}", "no notebook in the submission"))
                 continue
-            if part.lms_user_id:
+            if part.roster is not None:
                 with course.gradebook() as gb:
-                    gb.update_or_create_student(part.student, lms_user_id=part.lms_user_id)
+                    ensure_in_gradebook(gb, part.roster)
+            if part.late:
+                summary.late.append((part.student, part.assignment))
             _store(course, part, summary)
     return summary

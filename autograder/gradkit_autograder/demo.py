@@ -9,6 +9,7 @@ the system's temporary folder, or ``--keep DIR``) so that those files can be ope
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +22,7 @@ from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course, CourseError
 from gradkit_autograder.export import export
 from gradkit_autograder.feedback import write_feedback
-from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.report import write_report
 from gradkit_autograder.scratch import scratch_course
@@ -89,7 +90,7 @@ def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | N
 def run_demo(course_dir: str | None = None, db_url: str | None = None, workers: int | None = None,
              keep: str | None = None, out: TextIO = sys.stdout) -> int:
     """Run the demo in ``keep`` (an empty or new folder) or a new temporary folder; both are kept."""
-    import ray
+    from gradkit.distributed.ray_runtime import ray_session
 
     course = Course.open(course_dir)
     if keep:
@@ -98,11 +99,9 @@ def run_demo(course_dir: str | None = None, db_url: str | None = None, workers: 
             raise CourseError(f"--keep {dest}: the folder is not empty; give a new or empty folder")
     else:
         dest = Path(tempfile.mkdtemp(prefix="gradkit-demo-"))
-    started = start_ray(workers, None)
-    try:
+    from gradkit_autograder.course_ray import address_for
+
+    with ray_session(address_for(course, None), num_cpus=workers or os.cpu_count() or 1, what="gradkit demo"):
         code = run_demo_in(course, dest, workers, db_url, out)
-    finally:
-        if started:
-            ray.shutdown()
     out.write(f"the demo course stays in {dest} (remove it with: rm -rf {dest})\n")
     return code

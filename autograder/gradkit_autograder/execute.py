@@ -120,10 +120,15 @@ class GuardedExecute(Execute):
 
     def _cleanup_kernel(self):
         since = time.monotonic()
+        km = self.km
         try:
             return super()._cleanup_kernel()
         finally:
             self._clock("kernel_stop", since)
+            left = getattr(km, "tree_stats", {}).get("leftover_processes", 0)
+            if left:
+                self._note("processes_ended", "-", f"{left} process(es) the notebook left running "
+                                                   "were ended with its kernel")
 
     # --- the notebook ----------------------------------------------------------
     def preprocess(self, nb, resources=None, km=None):
@@ -169,8 +174,13 @@ class GuardedExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            cell.outputs.append(_error("KernelDied", "the kernel died while running this cell"))
-            self._note("kernel_died", name, "the kernel died (crash, os._exit or memory); restarted")
+            if self._memory_limit_hit():
+                cell.outputs.append(_error("KernelDied", "the kernel ran out of memory in this cell"))
+                self._note("memory_limit", name, "the kernel's processes together hit the memory "
+                                                 "limit; the kernel was ended and restarted")
+            else:
+                cell.outputs.append(_error("KernelDied", "the kernel died while running this cell"))
+                self._note("kernel_died", name, "the kernel died (crash, os._exit or memory); restarted")
             self._restart_and_replay()
             return cell, resources
         except CellTimeoutError:
@@ -207,6 +217,11 @@ class GuardedExecute(Execute):
         payload = kwargs["execute_reply"].get("content", {}).get("payload", [])
         if any(p.get("source") == "ask_exit" for p in payload):
             self._exit_requested = True
+
+    def _memory_limit_hit(self) -> bool:
+        """True if the kernel's cgroup hit its memory limit (the OOM killer ended a process)."""
+        cgroup = getattr(self.km, "_cgroup", None)
+        return bool(cgroup is not None and cgroup.memory_limit_hits())
 
     def _note(self, kind: str, cell: str, message: str) -> None:
         self.log.warning("%s: %s", cell, message)
@@ -274,7 +289,9 @@ class GuardedExecute(Execute):
             if used > self.max_output_bytes:
                 if cell_index not in self._truncated:
                     self._truncated.add(cell_index)
-                    note = new_output("stream", name="stderr", text=(
+                    # stdout, not stderr: nbgrader fails a grade cell that wrote to stderr,
+                    # and a chatty but correct answer must keep its points
+                    note = new_output("stream", name="stdout", text=(
                         f"\n[gradkit: output beyond {self.max_output_bytes // 1024} KiB dropped]\n"))
                     outs.append(note)
                     self._note("output_truncated", _cell_name(self.nb.cells[cell_index], cell_index),

@@ -3,8 +3,12 @@
 ``csv`` is nbgrader's ``CsvExportPlugin`` unchanged. ``canvas`` writes the
 columns Canvas's "Import" of a gradebook CSV expects: Student, ID, SIS User ID,
 SIS Login ID, Section, then one column per assignment, with a "Points Possible"
-row first. ID is the Canvas user id when ``gradkit collect`` read it from a
-Canvas zip (kept as the student's ``lms_user_id``); SIS Login ID is the student id.
+row first. ID is the student's Canvas user id (``lms_user_id`` from the roster,
+see ``roster.py``); SIS Login ID is the student id.
+
+Both formats give the score after the late penalty (``latedays.py``): nbgrader's
+CSV has its own ``late_submission_penalty`` column and subtracts it; the Canvas
+file holds the score after it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ def canvas_rows(gb) -> list[list[str]]:
         row = [name, student.lms_user_id or "", "", student.id, ""]
         for a in assignments:
             try:
-                row.append(f"{gb.find_submission(a.name, student.id).score:g}")
+                sub = gb.find_submission(a.name, student.id)
+                row.append(f"{max(0.0, sub.score - (sub.late_submission_penalty or 0.0)):g}")
             except Exception:   # MissingEntry: no submission -> empty cell, Canvas leaves it ungraded
                 row.append("")
         rows.append(row)

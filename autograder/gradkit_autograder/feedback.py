@@ -1,35 +1,69 @@
-"""``gradkit feedback``: an HTML page per student and notebook, without hidden tests.
+"""``gradkit feedback``: an HTML page per student and notebook that says why, without hidden tests.
 
 nbgrader's ``generate_feedback`` renders the autograded notebook, in which the
-hidden tests were put back, so students see them (nbgrader issues 917, 1363).
-This page is built from the same autograded notebook and gradebook scores, but a
-test cell is shown as the student saw it in the release:
+hidden tests were put back, so students would see them (nbgrader issues 917,
+1363); the course configuration makes that path safe too (``course/nbgrader_config.py``
+strips hidden tests, see ``hide_hidden_tests`` below). This page is built from
+the autograded notebook and the gradebook scores:
 
-- a visible test shows its source, its outputs (the assertion message or
-  traceback) and its points;
-- a test with hidden parts shows only its visible source, passed/failed and its
-  points: no output at all, since a traceback quotes the hidden lines.
+- at the top, a summary table: each graded cell, its points, and "passed" or why
+  not; then the late-day line (days used and left, the penalty);
+- why a cell lost points, in this order: the reason the grader wrote into the
+  cell (``cell.metadata["gradkit"]["reason"]``: which reported result differed,
+  a library function used where the student had to write it, the kernel ran out
+  of time or memory or died), else, for a visible test, its message (the last
+  line of its error: ``ename: evalue``), else, for a hidden test, a fixed sentence;
+- a test cell shows its source as released (hidden parts removed); a visible
+  test's error traceback is folded under its message; a cell with hidden tests
+  shows no output at all (an ``evalue`` or traceback could quote hidden lines or
+  expected values);
+- the student's markdown (maths drawn as inline SVG by matplotlib's mathtext, so
+  it shows offline; what mathtext cannot draw is left to MathJax) and
+  code with its outputs and plots; locked set-up cells are folded; the page fits
+  a phone's width.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
+import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import ClearHiddenTests
 
 from gradkit_autograder.channel import CHECK_MIME
 from gradkit_autograder.course import Course, CourseError, find_released
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
+MAX_MESSAGE_CHARS = 600
+HIDDEN_FAILED = ("A hidden check on fresh inputs did not pass; its inputs and expected values stay "
+                 "hidden. Check your answer against the question's definition on other shapes and "
+                 "edge cases.")
+MATHJAX = ("<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\\\(','\\\\)']]}};</script>"
+           "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>")
 STYLE = """
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}
-pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.85rem}
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 .8rem;color:#222;
+line-height:1.45}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.85rem;white-space:pre-wrap;
+word-break:break-word}
+img{max-width:100%;height:auto}img.math{vertical-align:middle;max-height:3em}
+.math-block{text-align:center;margin:.5rem 0}
+table.summary{border-collapse:collapse;width:100%;table-layout:fixed}
+.summary th,.summary td{border:1px solid #ccc;padding:.3rem .4rem;text-align:left;vertical-align:top;
+overflow-wrap:anywhere}
+.summary col.cell{width:34%}.summary col.points{width:16%}
 .test{border-left:4px solid #999;padding-left:.8rem;margin:1rem 0}
 .pass{border-color:#2a7}.fail{border-color:#c33}
-.badge{font-weight:bold}.out{background:#fff5f5}
+.ok{color:#186}.bad{color:#b22}
+.badge{font-weight:bold}.message{background:#fff5f5}
+details{margin:.5rem 0}summary{cursor:pointer;color:#555}
 """
 
 
@@ -37,9 +71,60 @@ def _esc(text: str) -> str:
     return html.escape(ANSI.sub("", text))
 
 
+# $$display$$ or $inline$ maths (no space just inside the dollars, as in Jupyter's markdown)
+MATH = re.compile(r"\$\$(.+?)\$\$|\$(?!\s)([^$\n]+?)(?<!\s)\$", re.S)
+CODE = re.compile(r"(<pre.*?</pre>|<code.*?</code>)", re.S)
+
+
+@functools.lru_cache(maxsize=4096)
+def _math_svg(tex: str) -> str | None:
+    """``tex`` drawn by matplotlib's mathtext as base64 SVG; None where mathtext cannot draw it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import mathtext
+    from matplotlib.font_manager import FontProperties
+
+    buf = io.BytesIO()
+    try:
+        mathtext.math_to_image(f"${tex}$", buf, prop=FontProperties(size=13), format="svg")
+    except Exception:   # mathtext knows a subset of TeX (no aligned, \lVert, ...)
+        return None
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def render_math(fragment: str) -> str:
+    """Draw the maths of rendered markdown as inline SVG, so the page needs no network.
+
+    What mathtext cannot draw is left as TeX for MathJax (loaded by the page when
+    online). Code spans and blocks are left alone.
+    """
+    def draw(m: re.Match) -> str:
+        tex = html.unescape(m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        svg = _math_svg(tex)
+        if svg is None:
+            return m.group(0)
+        img = f"<img class='math' alt='{html.escape(tex, quote=True)}' src='data:image/svg+xml;base64,{svg}'>"
+        return f"<div class='math-block'>{img}</div>" if m.group(1) is not None else img
+
+    parts = CODE.split(fragment)
+    return "".join(part if i % 2 else MATH.sub(draw, part) for i, part in enumerate(parts))
+
+
+@dataclass
+class CellResult:
+    """One graded cell as the student sees it in the summary."""
+
+    cell_id: str
+    score: float | None
+    max_score: float
+    passed: bool
+    why: str            # "passed", or why not (safe to show)
+
+
 def hidden_cells(course: Course, assignment: str, notebook: str) -> set[str]:
     """Grade ids of the source cells that contain hidden tests."""
-    delimiter = course.config.ClearHiddenTests.get("begin_test_delimeter", "BEGIN HIDDEN TESTS")
+    delimiter = course.config.ClearHiddenTests.get("begin_test_delimeter", HIDDEN_BEGIN)
     source = nbformat.read(str(course.source_dir(assignment) / f"{notebook}.ipynb"), as_version=4)
     return {c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells
             if delimiter in c.source} - {None}
@@ -55,24 +140,76 @@ def released_sources(course: Course, assignment: str, notebook: str) -> dict[str
             if c.metadata.get("nbgrader", {}).get("grade_id")}
 
 
-def _outputs(cell) -> str:
+def grader_reason(cell) -> str | None:
+    """The reason the grader wrote into the cell (``metadata.gradkit.reason``), if any."""
+    reason = cell.metadata.get("gradkit", {}).get("reason")
+    return reason.strip() if isinstance(reason, str) and reason.strip() else None
+
+
+def visible_message(cell) -> str | None:
+    """``ename: evalue`` of a visible test's error (the short message the helpers raise)."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            text = ANSI.sub("", f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip())
+            return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + " ..."
+    return None
+
+
+def cell_result(cell, grade, hidden: bool) -> CellResult:
+    """Passed, or the safest informative reason why not."""
+    cell_id = cell.metadata["nbgrader"]["grade_id"]
+    if grade.score is None:
+        return CellResult(cell_id, None, grade.max_score, False, "not graded yet (waits for a grader)")
+    if grade.score >= grade.max_score:
+        return CellResult(cell_id, grade.score, grade.max_score, True, "passed")
+    why = grader_reason(cell)
+    if why is None and not hidden:
+        why = visible_message(cell) or "the test did not pass (no message)"
+    return CellResult(cell_id, grade.score, grade.max_score, False, why or HIDDEN_FAILED)
+
+
+def _outputs(cell, errors: bool = True) -> str:
     parts = []
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "stream":
             parts.append(f"<pre>{_esc(out.get('text', ''))}</pre>")
-        elif kind == "error":
+        elif kind == "error" and errors:
             tb = "\n".join(out.get("traceback", [])) or f"{out.get('ename')}: {out.get('evalue')}"
-            parts.append(f"<pre class='out'>{_esc(tb)}</pre>")
+            parts.append(f"<pre class='message'>{_esc(tb)}</pre>")
         elif kind in ("display_data", "execute_result"):
             data = {k: v for k, v in out.get("data", {}).items() if k != CHECK_MIME}
             if "image/png" in data:
                 png = data["image/png"]
                 png = png if isinstance(png, str) else base64.b64encode(png).decode()
-                parts.append(f"<img alt='plot' src='data:image/png;base64,{png}'>")
+                parts.append(f"<img alt='plot' src='data:image/png;base64,{png.strip()}'>")
             elif "text/plain" in data:
                 parts.append(f"<pre>{_esc(str(data['text/plain']))}</pre>")
     return "\n".join(parts)
+
+
+def _summary_table(results: list[CellResult]) -> str:
+    rows = []
+    for r in results:
+        points = "&ndash;" if r.score is None else f"{r.score:g} / {r.max_score:g}"
+        css = "ok" if r.passed else "bad"
+        rows.append(f"<tr><td><a href='#{_esc(r.cell_id)}'>{_esc(r.cell_id)}</a></td><td>{points}</td>"
+                    f"<td class='{css}'>{_esc(r.why)}</td></tr>")
+    return ("<table class='summary'><colgroup><col class='cell'><col class='points'><col></colgroup><thead><tr><th>cell</th><th>points</th><th>passed, or why not"
+            "</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def late_line(gb, assignment: str, student: str, penalty: float) -> str:
+    """The late-day sentence for this submission ('' when no due date is known)."""
+    from gradkit_autograder.latedays import student_decisions
+
+    decision = student_decisions(gb, student).get(assignment)
+    if decision is None or gb.find_assignment(assignment).duedate is None:
+        return ""
+    text = decision.describe()
+    if penalty:
+        text += f" Late penalty: {penalty:g} points."
+    return text
 
 
 def render_notebook(course: Course, gb, assignment: str, student: str, notebook: str) -> str:
@@ -84,37 +221,79 @@ def render_notebook(course: Course, gb, assignment: str, student: str, notebook:
     hidden = hidden_cells(course, assignment, notebook)
     released = released_sources(course, assignment, notebook)
     sub_nb = gb.find_submission_notebook(notebook, assignment, student)
-    body = [f"<h1>{_esc(assignment)} / {_esc(notebook)}</h1>",
-            f"<p>Student: <b>{_esc(student)}</b> &mdash; score "
-            f"<b>{sub_nb.score:g} / {sub_nb.max_score:g}</b></p>"]
+    penalty = sub_nb.late_submission_penalty or 0.0
+    results, cells = [], []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         cell_id = meta.get("grade_id")
         if cell.cell_type == "markdown":
-            body.append(markdown2html(cell.source))
+            cells.append(render_math(markdown2html(cell.source)))
             continue
         if cell.cell_type != "code":
             continue
         if not meta.get("grade"):
-            body.append(f"<pre>{_esc(cell.source)}</pre>")
-            if not meta.get("locked"):
-                body.append(_outputs(cell))
+            if meta.get("locked"):   # code the student did not write: folded, its plots kept
+                cells.append(f"<details><summary>set-up cell {_esc(cell_id or '')}</summary>"
+                             f"<pre>{_esc(cell.source)}</pre></details>" + _outputs(cell))
+            else:
+                cells.append(f"<pre>{_esc(cell.source)}</pre>" + _outputs(cell))
             continue
         grade = gb.find_grade(cell_id, notebook, assignment, student)
-        passed = grade.score is not None and grade.score >= grade.max_score
-        verdict = "passed" if passed else "failed"
+        result = cell_result(cell, grade, cell_id in hidden)
+        results.append(result)
+        verdict = "passed" if result.passed else "failed"
         score = "ungraded" if grade.score is None else f"{grade.score:g} / {grade.max_score:g}"
-        body.append(f"<div class='test {'pass' if passed else 'fail'}'>"
-                    f"<p class='badge'>Test {_esc(cell_id)}: {verdict} ({score})</p>"
-                    f"<pre>{_esc(released.get(cell_id, ''))}</pre>")
+        block = [f"<div class='test {'pass' if result.passed else 'fail'}' id='{_esc(cell_id)}'>",
+                 f"<p class='badge'>Test {_esc(cell_id)}: {verdict} ({score})</p>",
+                 f"<pre>{_esc(released.get(cell_id, ''))}</pre>"]
+        if not result.passed:
+            block.append(f"<p class='bad'>{_esc(result.why)}</p>")
         if cell_id in hidden:
-            body.append("<p>This test also runs hidden checks; their code and output are not "
-                        "shown.</p>")
+            block.append("<p>This test also runs hidden checks; their code and output are not shown.</p>")
+        elif not result.passed and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            block.append("<details><summary>full error output</summary>" + _outputs(cell) + "</details>")
         else:
-            body.append(_outputs(cell))
-        body.append("</div>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(assignment)} "
-            f"feedback</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+            block.append(_outputs(cell, errors=False))
+        block.append("</div>")
+        cells.append("".join(block))
+    total = max(0.0, sub_nb.score - penalty)
+    head = [f"<h1>{_esc(assignment)} / {_esc(notebook)}</h1>",
+            f"<p>Student: <b>{_esc(student)}</b> &mdash; score <b>{total:g} / {sub_nb.max_score:g}</b></p>"]
+    late = late_line(gb, assignment, student, penalty)
+    if late:
+        head.append(f"<p class='late'>{_esc(late)}</p>")
+    head += ["<h2>Summary</h2>", _summary_table(results), "<h2>Your notebook</h2>"]
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_esc(assignment)} feedback</title><style>{STYLE}</style>{MATHJAX}</head>"
+            f"<body>{''.join(head + cells)}</body></html>")
+
+
+class HideHiddenTests(ClearHiddenTests):
+    """nbgrader's ``ClearHiddenTests`` for feedback: also drops the outputs of hidden cells.
+
+    ``course/nbgrader_config.py`` puts it in ``GenerateFeedback.preprocessors``, so
+    ``nbgrader generate_feedback``, formgrader's "Generate Feedback" button and
+    ``NbGraderAPI.generate_feedback`` all render pages without hidden tests. A cell
+    that had a hidden region loses every output (a traceback or a value could quote
+    hidden lines or expected values); in their place it gets the grader's reason
+    when there is one. Channel reports are dropped from every cell.
+    """
+
+    enforce_metadata = False   # a student's own cell quoting the marker must not stop feedback
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        removed = self._remove_hidden_test_region(cell)   # raises on unbalanced markers: no page
+        if cell.cell_type != "code":
+            return cell, resources
+        if removed:
+            reason = grader_reason(cell)
+            cell.outputs = [new_output("stream", name="stdout", text=(
+                "Hidden checks ran here; their code and output are not shown.\n"
+                + (f"Why points were lost: {reason}\n" if reason else "")))]
+        else:
+            cell.outputs = [o for o in cell.outputs if CHECK_MIME not in o.get("data", {})]
+        return cell, resources
 
 
 def write_feedback(course: Course, assignment: str) -> list[Path]:

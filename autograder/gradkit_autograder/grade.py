@@ -8,8 +8,14 @@ it is the only process that writes the gradebook. Per submission:
    is compared with the ledger; unchanged submissions are skipped (``force`` regrades);
 2. a Ray task with the assignment's ``resources`` (CPUs, GPUs) runs nbgrader's
    autograde on it in a private folder and returns scores and reports;
-3. the driver applies the trusted checks (reports vs the reference solution's),
-   writes the grades and autograded notebooks, then the ledger row.
+3. the driver judges the result (``judge``: reports vs the reference solution's
+   reports from the same run, solution sources vs the withheld modules), writes
+   the grades and autograded notebooks, then the ledger row.
+
+Each run draws a fresh seed for the hidden tests' inputs and grades the
+reference solution with it first (one more task): every student of the run is
+compared with the reference on the same inputs, and a hidden test that leaked
+from an earlier run gives no answers that still apply.
 
 Ctrl-C stops after the result being stored; a crashed worker fails only its own
 submission. Either way the next run grades exactly what is not in the ledger.
@@ -20,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets as random_source
 import signal
 import time
 from contextlib import contextmanager
@@ -27,17 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from gradkit_autograder import ledger
-from gradkit_autograder.checks import failed_cells
+from gradkit_autograder import course_ray, ledger
+from gradkit_autograder.contract import REFERENCE_STUDENT, GradingJob, GradingResult
 from gradkit_autograder.course import Course
+from gradkit_autograder.judge import judge
 from gradkit_autograder.sandbox import default_secrets
 from gradkit_autograder.settings import AssignmentSettings
 from gradkit_autograder.snapshot import snapshot_digest, take_snapshot
-from gradkit_autograder.store import mark_cell_failed, save_autograded_files, save_grades
-from gradkit_autograder.worker import (GradingJob, GradingResult, grade_submission, job_files_from_dir,
-                                       release_checksums)
-
-REFERENCE_STUDENT = "__reference__"
+from gradkit_autograder.store import save_autograded_files, save_grades
+from gradkit_autograder.worker import grade_submission, job_files_from_dir
 
 
 class GradeError(RuntimeError):
@@ -67,6 +72,7 @@ class GradeSummary:
     # seconds per worker phase (GradingResult.timings), summed over the tasks that returned
     task_timings: dict[str, float] = field(default_factory=dict)
     tasks: int = 0                       # tasks that returned, the reference run included
+    ray: str = ""                        # which Ray graded: embedded, the course's, or a cluster
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -137,17 +143,6 @@ def _course_config_dict(course: Course) -> dict:
 
 # --- Ray ---------------------------------------------------------------------------------------
 
-def start_ray(workers: int | None, address: str | None) -> bool:
-    """Join ``address`` or start an embedded Ray with ``workers`` CPUs; True if started here."""
-    import ray
-
-    from gradkit.distributed.ray_runtime import ensure_ray
-
-    already_running = ray.is_initialized()
-    ensure_ray(address, num_cpus=workers or os.cpu_count() or 1, quiet=True)
-    return not already_running
-
-
 def _check_resources(settings: AssignmentSettings) -> None:
     """Refuse, before anything is queued, kernels that no node of the cluster can host."""
     from gradkit.distributed.ray_runtime import InsufficientResourcesError, check_resources
@@ -189,23 +184,6 @@ def deferred_interrupt() -> Iterator[dict]:
 
 # --- storing --------------------------------------------------------------------------------------
 
-def _apply_trusted_checks(result: GradingResult, reference: dict, settings: AssignmentSettings) -> None:
-    """Zero every grade cell whose reported results disagree with the reference's."""
-    for nb in result.notebooks:
-        failures = failed_cells(reference.get(nb.name, {}), nb.reports, settings.checks.rtol,
-                                settings.checks.atol, cells=list(nb.grades))
-        for cell, problems in failures.items():
-            grade = nb.grades[cell]
-            message = "hidden check on reported results failed: " + "; ".join(problems)
-            if grade["auto_score"]:
-                nb.incidents.append({"kind": "trusted_check_overruled", "cell": cell, "message": (
-                    "the cell ran without error in the kernel, but the results it reported "
-                    "disagree with the reference: " + "; ".join(problems) + "; scored 0")})
-            grade["auto_score"] = 0.0
-            if nb.notebook_json is not None:
-                nb.notebook_json = mark_cell_failed(nb.notebook_json, cell, message)
-
-
 def _reference_reports(result: GradingResult) -> dict:
     """The reference run must be clean and earn full marks: its reports become the oracle."""
     if not result.ok:
@@ -218,20 +196,40 @@ def _reference_reports(result: GradingResult) -> dict:
     return {nb.name: nb.reports for nb in result.notebooks}
 
 
-def _store(course, gb, engine, result, reference, settings, digest) -> StudentOutcome:
+def _store(course, gb, result, reference, settings, digest) -> StudentOutcome:
+    """Judge one result and write it (grades, autograded files, ledger row) in the open transaction."""
     if not result.ok:
         reason = (result.error or "unknown error").strip().splitlines()[-1][:300]
         incidents = result.all_incidents() + [{"kind": "grader_error", "cell": "-", "message": reason}]
-        ledger.record(engine, result.assignment, result.student, digest, "failed", None, None,
+        ledger.record(gb.db, result.assignment, result.student, digest, "failed", None, None,
                       incidents, result.isolation, result.duration_s)
         return StudentOutcome(result.student, "failed", incidents=incidents, error=reason)
-    _apply_trusted_checks(result, reference, settings)
+    judge(result, reference, settings)
     save_grades(gb, result)
     save_autograded_files(course, result)
     incidents = result.all_incidents()
-    ledger.record(engine, result.assignment, result.student, digest, "graded", result.score,
+    ledger.record(gb.db, result.assignment, result.student, digest, "graded", result.score,
                   result.max_score, incidents, result.isolation, result.duration_s)
     return StudentOutcome(result.student, "graded", result.score, result.max_score, incidents)
+
+
+def _store_batch(course, gb, results, reference, settings, digests, summary, bar) -> None:
+    """Store the results that arrived together in one transaction.
+
+    One commit per batch instead of one per submission: the gradebook's writes
+    cost seconds for a class, not minutes. A crash mid-batch commits nothing of
+    it, and the ledger has no row for those students, so the next run grades them
+    again: nothing is lost and nothing counted twice.
+    """
+    lap = time.monotonic()
+    outcomes = [_store(course, gb, r, reference, settings, digests[r.student]) for r in results]
+    gb.db.commit()
+    summary.timings["store"] = summary.timings.get("store", 0.0) + time.monotonic() - lap
+    for result, outcome in zip(results, outcomes):
+        summary.outcomes.append(outcome)
+        summary.isolation = summary.isolation or result.isolation
+    bar.update(len(outcomes))
+    bar.set_postfix(graded=summary.count("graded"), failed=summary.count("failed"))
 
 
 def _crash_result(assignment: str, student: str, err: Exception) -> GradingResult:
@@ -243,9 +241,37 @@ def _crash_result(assignment: str, student: str, err: Exception) -> GradingResul
 
 # --- the run --------------------------------------------------------------------------------------------
 
+@dataclass
+class _Plan:
+    """Everything one run hands to its tasks, built once by the driver."""
+
+    settings: AssignmentSettings
+    snapshot: dict
+    source_notebooks: dict[str, bytes]
+    source_files: dict[str, bytes]
+    released: dict[str, bytes]
+    config: dict
+    secrets: object
+    alembic_version: str
+    seed: int
+
+    def job(self, student: str, files: dict[str, bytes], assignment: str) -> GradingJob:
+        # the reference is the instructor's source notebook: nothing to repair against the release
+        released = {} if student == REFERENCE_STUDENT else self.released
+        return GradingJob(assignment=assignment, student=student, snapshot=self.snapshot, files=files,
+                          source_files=self.source_files, settings=self.settings.to_dict(),
+                          course_config=self.config, seed=self.seed, released=released,
+                          secrets=self.secrets, alembic_version=self.alembic_version)
+
+
 def grade(course: Course, assignment: str, workers: int | None = None, address: str | None = None,
-          force: bool = False, students: list[str] | None = None, progress: bool = True) -> GradeSummary:
-    """Grade new or changed submissions of ``assignment`` (all of them with ``force``)."""
+          force: bool = False, students: list[str] | None = None, progress: bool = True,
+          seed: int | None = None) -> GradeSummary:
+    """Grade new or changed submissions of ``assignment`` (all of them with ``force``).
+
+    ``seed`` fixes the hidden tests' inputs (tests and benchmarks); by default each
+    run draws a new one.
+    """
     started = time.monotonic()
     settings = course.settings(assignment)
     with course.gradebook() as gb:
@@ -259,13 +285,13 @@ def grade(course: Course, assignment: str, workers: int | None = None, address: 
         alembic_version = schema_stamp(gb.engine)
     source_notebooks, source_files = _source_files(course, assignment)
     release_digest = snapshot_digest(snapshot)
-    reference_digest = hashlib.sha256(release_digest.encode() + b"".join(
-        source_notebooks[k] for k in sorted(source_notebooks))).hexdigest()
+    plan = _Plan(settings, snapshot, source_notebooks, source_files,
+                 {p.stem: p.read_bytes() for p in course.release_dir(assignment).glob("*.ipynb")},
+                 _course_config_dict(course),
+                 default_secrets(str(course.root), str(course.source_dir(assignment).parent)),
+                 alembic_version, random_source.randbits(31) if seed is None else int(seed))
 
     summary = GradeSummary(assignment)
-    config = _course_config_dict(course)
-    secrets = default_secrets(str(course.root), str(course.source_dir(assignment).parent))
-    released = {p.stem: release_checksums(p) for p in course.release_dir(assignment).glob("*.ipynb")}
     jobs, digests = [], {}
     for student in students or course.submitted_students(assignment):
         files = job_files_from_dir(course.submitted_dir(student, assignment))
@@ -274,49 +300,49 @@ def grade(course: Course, assignment: str, workers: int | None = None, address: 
             summary.outcomes.append(StudentOutcome(student, "skipped"))
             continue
         digests[student] = digest
-        jobs.append(GradingJob(assignment, student, snapshot, files, source_files,
-                               settings.to_dict(), config, secrets, released, alembic_version))
+        jobs.append(plan.job(student, files, assignment))
     summary.timings["plan"] = time.monotonic() - started
     if not jobs:
         summary.elapsed_s = time.monotonic() - started
         return summary
 
-    import ray
+    from gradkit.distributed.ray_runtime import RayStartError, ray_session
 
     lap = time.monotonic()
-    started_here = start_ray(workers, address)
-    if started_here:   # not when a caller (demo, verify, tests) runs Ray around us
-        summary.timings["ray_start"] = time.monotonic() - lap
+    joined = course_ray.address_for(course, address)
     try:
-        _check_resources(settings)
-        _run(course, assignment, settings, snapshot, jobs, digests, source_notebooks, source_files,
-             config, reference_digest, summary, progress, secrets)
-    finally:
-        if started_here:
+        with ray_session(joined, num_cpus=workers or os.cpu_count() or 1, what="gradkit grade") as ray_run:
+            if ray_run.started:   # not when a caller (demo, verify, tests) runs Ray around us
+                summary.timings["ray_start"] = time.monotonic() - lap
+            summary.ray = (f"embedded, started and stopped by this command ({ray_run.address})"
+                           if ray_run.started else
+                           f"joined the Ray at {ray_run.address}" + (
+                               " (the course's, from `gradkit ray start`)" if joined and not address else ""))
+            _check_resources(settings)
+            _run(course, assignment, plan, jobs, digests, summary, progress)
             lap = time.monotonic()
-            ray.shutdown()
-            summary.timings["ray_stop"] = time.monotonic() - lap
+    except RayStartError as err:
+        raise GradeError(f"{err} (nothing graded earlier is lost: the ledger keeps it)") from err
+    if ray_run.started:
+        summary.timings["ray_stop"] = time.monotonic() - lap
     summary.elapsed_s = time.monotonic() - started
     return summary
 
 
-def _run(course, assignment, settings, snapshot, jobs, digests, source_notebooks, source_files,
-         config, reference_digest, summary, progress, secrets) -> None:
+def _run(course: Course, assignment: str, plan: _Plan, jobs: list[GradingJob], digests: dict[str, str],
+         summary: GradeSummary, progress: bool) -> None:
+    """Queue the reference run and every job; judge and store results as they arrive."""
     import ray
     from tqdm import tqdm
 
+    settings = plan.settings
     task = ray.remote(grade_submission).options(
         num_cpus=settings.resources.num_cpus, num_gpus=settings.resources.num_gpus,
         max_retries=1, retry_exceptions=False)
     with course.gradebook() as gb:
-        engine = gb.engine
-        reference = ledger.load_reference(engine, assignment, reference_digest)
-        pending: dict = {}
-        if reference is None:
-            ref_job = GradingJob(assignment, REFERENCE_STUDENT, snapshot, source_notebooks,
-                                 source_files, settings.to_dict(), config, secrets,
-                                 alembic_version=jobs[0].alembic_version)
-            pending[task.remote(ref_job)] = REFERENCE_STUDENT
+        reference = None
+        pending = {task.remote(plan.job(REFERENCE_STUDENT, plan.source_notebooks, assignment)):
+                   REFERENCE_STUDENT}
         for job in jobs:
             pending[task.remote(job)] = job.student
         waiting: list[GradingResult] = []   # results that arrived before the reference
@@ -324,7 +350,8 @@ def _run(course, assignment, settings, snapshot, jobs, digests, source_notebooks
                    dynamic_ncols=True)
         with deferred_interrupt() as interrupt:
             while pending and not interrupt["stop"]:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                # every result that is ready within half a second: one batch, one commit
+                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.5)
                 for ref in ready:
                     student = pending.pop(ref)
                     try:
@@ -340,21 +367,14 @@ def _run(course, assignment, settings, snapshot, jobs, digests, source_notebooks
                                 ray.cancel(other, force=True)
                             bar.close()
                             raise
-                        ledger.store_reference(engine, assignment, reference_digest, reference)
+                        ledger.store_reference(gb.db, assignment, f"seed-{plan.seed}", reference)
+                        gb.db.commit()
                         summary.isolation = result.isolation
                     else:
                         waiting.append(result)
-                if reference is None:
+                if reference is None or not waiting:
                     continue
-                for result in waiting:
-                    lap = time.monotonic()
-                    outcome = _store(course, gb, engine, result, reference, settings,
-                                     digests[result.student])
-                    summary.timings["store"] = summary.timings.get("store", 0.0) + time.monotonic() - lap
-                    summary.outcomes.append(outcome)
-                    summary.isolation = summary.isolation or result.isolation
-                    bar.update(1)
-                    bar.set_postfix(graded=summary.count("graded"), failed=summary.count("failed"))
+                _store_batch(course, gb, waiting, reference, settings, digests, summary, bar)
                 waiting = []
             if pending:
                 summary.interrupted = True

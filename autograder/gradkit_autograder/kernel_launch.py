@@ -1,29 +1,32 @@
 """Start a Jupyter kernel under limits: ``python -m gradkit_autograder.kernel_launch``.
 
-The grader puts this module in front of the kernel's command line::
+The grader puts this module in front of the kernel's command line. It applies
+the limits to its own process and then ``exec``s the rest of the command line,
+so the limits are in place before any student code runs and every process the
+kernel starts inherits them. Only the standard library is used.
 
-    python -m gradkit_autograder.kernel_launch --memory-mb 2048 --uid 61234 \\
-        --hide /srv/course --expose /srv/course/.venv --hide /tmp --expose-rw /tmp/gradkit-x -- \\
-        python -m ipykernel_launcher -f kernel.json
+In the strongest mode (``bwrap``, see ``sandbox``) it runs twice::
 
-It applies the limits to its own process and then ``exec``s the kernel, so the
-kernel *is* this process (same pid, the kernel manager can still signal it) and
-inherits the limits. Only the standard library is used: the limits are in place
-before any student code runs.
+    python -m gradkit_autograder.kernel_launch --cgroup-procs /sys/fs/cgroup/memory/.../cgroup.procs \\
+        --memory-mb 2048 --file-mb 64 -- \\
+      bwrap --unshare-pid --die-with-parent ... (only the bound folders exist) -- \\
+        python -m gradkit_autograder.kernel_launch --uid 61234 -- \\
+          python -m ipykernel_launcher -f kernel.json
 
-- ``RLIMIT_AS``: address-space cap, so a runaway allocation raises MemoryError in
-  the kernel instead of taking the machine (and other students' kernels) down.
-- ``RLIMIT_FSIZE``: largest file the kernel may write (a disk-filling loop fails).
-- ``RLIMIT_CORE`` 0: a segfault leaves no core file in the scratch copy.
-- SIGINT unblocked and at its default: the grader interrupts cells with it.
-- ``--hide`` (root only): the kernel gets a private mount namespace in which each
-  hidden folder is an empty tmpfs (the course, the instructor's sources and their
-  git history, root's home, /tmp), except the ``--expose``d folders inside them
-  (the Python installation, the kit's packages), bound back read-only, and the
-  ``--expose-rw`` ones (the kernel's own scratch area), bound back writable.
+- ``--cgroup-procs``: join a cgroup that the grader made for this kernel (memory
+  and process-count limits for the kernel's whole process tree, not per process);
+- ``RLIMIT_AS`` (``--memory-mb``): address-space cap per process, so a runaway
+  allocation raises MemoryError in the kernel (the cgroup is the backstop for
+  many processes together);
+- ``RLIMIT_FSIZE`` (``--file-mb``): largest file the kernel may write;
+- ``RLIMIT_CORE`` 0: a segfault leaves no core file in the scratch copy;
+- ``--hide`` / ``--expose`` (root only; the fallback ``namespace`` mode, used
+  where bubblewrap is missing): a private mount namespace in which each hidden
+  folder is an empty tmpfs, except the exposed folders, bound back;
 - ``--uid``/``--gid`` (root only): drop to an unprivileged identity with no
   supplementary groups, so the kernel cannot undo the mounts, read the grader's
-  0700 folders, or signal the grader or another student's kernel.
+  0700 folders, or signal the grader or another student's kernel;
+- SIGINT unblocked and at its default: the grader interrupts cells with it.
 """
 
 from __future__ import annotations
@@ -97,15 +100,27 @@ def hide_paths(hide: list[str], expose: list[str], expose_rw: list[str] = ()) ->
             libc.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
+def join_cgroups(procs_files: list[str]) -> None:
+    """Move this process into each cgroup (its ``cgroup.procs`` file); children follow it."""
+    for path in procs_files:
+        with open(path, "w") as procs:
+            procs.write(str(os.getpid()))
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gradkit_autograder.kernel_launch")
-    parser.add_argument("--memory-mb", type=int, default=0, help="address-space cap (0: none)")
+    parser.add_argument("--cgroup-procs", action="append", default=[],
+                        help="cgroup.procs file of a cgroup to join (limits for the whole tree)")
+    parser.add_argument("--memory-mb", type=int, default=0, help="address-space cap per process (0: none)")
     parser.add_argument("--file-mb", type=int, default=0, help="largest writable file (0: none)")
     parser.add_argument("--uid", type=int, default=-1, help="user id to drop to (root only)")
     parser.add_argument("--gid", type=int, default=-1, help="group id to drop to (root only)")
     parser.add_argument("--hide", action="append", default=[], help="folder to hide (root only)")
     parser.add_argument("--expose", action="append", default=[], help="folder to keep, read-only")
     parser.add_argument("--expose-rw", action="append", default=[], help="folder to keep, writable")
+    parser.add_argument("--in-pid-namespace", action="store_true",
+                        help="the kernel's parent is the namespace's init (pid 1): turn off "
+                             "ipykernel's parent polling, which would take pid 1 for a dead parent")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- kernel command line")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
@@ -118,6 +133,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
     cwd = os.getcwd()
+    join_cgroups(args.cgroup_procs)
     if args.hide:
         hide_paths(args.hide, args.expose, args.expose_rw)
     if args.memory_mb > 0:
@@ -131,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         os.setgroups([])
         os.setgid(args.gid if args.gid >= 0 else args.uid)
         os.setuid(args.uid)
+    if args.in_pid_namespace:
+        # The grader's pid is not visible here; the kernel ends with the namespace anyway.
+        os.environ.pop("JPY_PARENT_PID", None)
     os.chdir(cwd)   # by path again: the mounts may have replaced what lay on it
     os.umask(0o077)
     # A Ray worker blocks or ignores SIGINT; both survive exec, and a kernel that

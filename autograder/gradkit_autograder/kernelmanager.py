@@ -2,26 +2,31 @@
 
 nbclient (inside nbgrader's ``Execute``) asks this manager for kernels. Compared
 with jupyter_client's ``AsyncKernelManager`` it changes only how the process is
-launched:
+launched and how it ends:
 
-- the command is prefixed with ``python -m gradkit_autograder.kernel_launch``,
-  which sets the memory and file-size limits and, when asked, hides folders in a
-  private mount namespace and switches to an unprivileged uid before ``exec``-ing
-  the kernel;
+- the command is prefixed with the launch line of the worker's isolation mode
+  (``sandbox.launch_prefix``: limits, a cgroup for the whole process tree,
+  bubblewrap or private mounts, an unprivileged uid);
 - the kernel gets a minimal environment (no Ray, cloud or grader variables;
-  ``HOME`` in its scratch area; BLAS threads matching the CPUs reserved on Ray);
-- when the kernel runs as another uid, its connection file is handed to that uid
-  (jupyter_client writes it readable by the grader only).
+  ``HOME`` in its scratch area; BLAS threads matching the CPUs reserved on Ray;
+  the library view first on ``PYTHONPATH``; this grading run's seed);
+- under bubblewrap a cell is interrupted by a message on the control channel
+  (bubblewrap itself would end on SIGINT and take the kernel with it);
+- when the kernel runs as another uid, its connection file is handed to that uid;
+- when the kernel is shut down, every process left in its cgroup is killed and
+  the cgroup removed.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, List, Unicode
+from traitlets import Dict, Integer, Unicode
+
+from gradkit_autograder.channel import SEED_VARIABLE
+from gradkit_autograder.sandbox import Isolation, launch_prefix, library_path
 
 # Variables a kernel may keep from the grader's environment; everything else
 # (RAY_*, credentials, JUPYTER_* paths of the grader) is dropped.
@@ -29,24 +34,39 @@ KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "CUDA_VISI
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """Starts kernels through ``gradkit_autograder.kernel_launch`` with limits."""
+    """Starts kernels under the worker's isolation, with limits, and cleans up after them."""
 
-    memory_mb = Integer(0, help="address-space cap of the kernel in MiB (0: none)").tag(config=True)
+    isolation = Dict(help="sandbox.Isolation as a dict (mode, uid, library view, ...)").tag(config=True)
+    memory_mb = Integer(0, help="memory cap of the kernel in MiB (0: none)").tag(config=True)
+    pids_max = Integer(0, help="processes the kernel's tree may have at once (0: no cap)").tag(config=True)
     file_mb = Integer(0, help="largest file the kernel may write, MiB (0: none)").tag(config=True)
-    uid = Integer(-1, help="run the kernel as this uid (needs root; -1: grader's uid)").tag(config=True)
     threads = Integer(1, help="BLAS/OpenMP threads of the kernel").tag(config=True)
+    seed = Integer(0, help="this grading run's seed, handed to hidden tests").tag(config=True)
     home = Unicode("", help="HOME (and IPython dir) of the kernel; default: its cwd").tag(config=True)
-    hide = List(Unicode(), help="folders the kernel must not see (root only)").tag(config=True)
-    expose = List(Unicode(), help="folders inside hidden ones the kernel needs").tag(config=True)
-    expose_rw = List(Unicode(), help="folders inside hidden ones the kernel may write").tag(config=True)
     runtime_dir = Unicode("", help="folder for the connection file (default: a temp file)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._cgroup = None
+        self.tree_stats: dict[str, float] = {}
         if self.runtime_dir and not self.connection_file:
             # jupyter_client would use a file in the system temp folder, which a
-            # hidden /tmp makes unreachable for the kernel
+            # sandboxed kernel cannot see
             self.connection_file = os.path.join(self.runtime_dir, f"kernel-{uuid.uuid4().hex}.json")
+
+    @property
+    def sandbox(self) -> Isolation:
+        data = dict(self.isolation or {"mode": "rlimits"})
+        for key in ("hide", "expose"):
+            data[key] = tuple(data.get(key, ()))
+        return Isolation(**data)
+
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None and self.sandbox.mode == "bwrap":
+            spec.interrupt_mode = "message"
+        return spec
 
     def kernel_environment(self, cwd: str | None) -> dict[str, str]:
         env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
@@ -61,23 +81,41 @@ class LimitedKernelManager(AsyncKernelManager):
             "OMP_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
+            SEED_VARIABLE: str(self.seed),
             # nbgrader's own marker, so notebooks can tell they are being autograded
             "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
         })
+        path = library_path(self.sandbox)
+        if path:
+            env["PYTHONPATH"] = path
         return env
 
-    def launcher_prefix(self) -> list[str]:
-        prefix = [sys.executable, "-m", "gradkit_autograder.kernel_launch",
-                  "--memory-mb", str(self.memory_mb), "--file-mb", str(self.file_mb)]
-        if self.uid >= 0:
-            prefix += ["--uid", str(self.uid), "--gid", str(self.uid)]
-        if self.hide:
-            prefix += [f"--hide={p}" for p in self.hide] + [f"--expose={p}" for p in self.expose]
-            prefix += [f"--expose-rw={p}" for p in self.expose_rw]
-        return prefix + ["--"]
-
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        if self.uid >= 0:
-            os.chown(self.connection_file, self.uid, self.uid)
-        kw["env"] = self.kernel_environment(kw.get("cwd"))
-        await super()._async_launch_kernel(self.launcher_prefix() + list(kernel_cmd), **kw)
+        sandbox = self.sandbox
+        if sandbox.uid >= 0:
+            os.chown(self.connection_file, sandbox.uid, sandbox.uid)
+        cwd = kw.get("cwd") or os.getcwd()
+        procs = []
+        if sandbox.tree_limits:
+            from gradkit_autograder.cgroups import KernelCgroup
+
+            self._cgroup = KernelCgroup(self.memory_mb, self.pids_max)
+            procs = self._cgroup.create()
+        kw["env"] = self.kernel_environment(cwd)
+        prefix = launch_prefix(sandbox, cwd=cwd, runtime_dir=os.path.dirname(self.connection_file),
+                               memory_mb=self.memory_mb, file_mb=self.file_mb, cgroup_procs=procs)
+        await super()._async_launch_kernel(prefix + list(kernel_cmd), **kw)
+
+    def end_process_tree(self) -> None:
+        """Kill whatever the kernel left running (any session) and remove its cgroup."""
+        if self._cgroup is not None:
+            self.tree_stats = {"memory_limit_hits": self._cgroup.memory_limit_hits(),
+                               "peak_memory_mb": self._cgroup.peak_memory_mb(),
+                               "leftover_processes": self._cgroup.remove()}
+            self._cgroup = None
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        self.end_process_tree()
+        await super()._async_cleanup_resources(restart=restart)
+
+    cleanup_resources = _async_cleanup_resources   # the async manager's public name for it

@@ -6,7 +6,8 @@
   the grades, so an interrupted run leaves either no row (graded again on the
   next run: grades are overwritten, never added) or a complete one.
 - ``gradkit_reference``: the trusted-channel reports of each assignment's
-  reference solution, keyed by a digest of the source notebooks and the release.
+  reference solution from its latest grading run, keyed by that run's seed (a
+  record for the instructor; each run grades the reference again with its own seed).
 
 Living in the same database (SQLite file or PostgreSQL) means the gradebook and
 its ledger are backed up, moved and locked together.
@@ -57,23 +58,26 @@ def graded_hashes(engine, assignment: str) -> dict[str, tuple[str, str]]:
         return {r.student: (r.content_hash, r.status) for r in rows}
 
 
-def record(engine, assignment: str, student: str, content_hash: str, status: str,
+def record(db, assignment: str, student: str, content_hash: str, status: str,
            score: float | None, max_score: float | None, incidents: list[dict],
            isolation: str, duration_s: float) -> None:
-    """Insert or update the row of one submission, in one transaction."""
+    """Insert or update the row of one submission.
+
+    ``db`` is the gradebook's session (or a connection): the row joins the
+    caller's transaction, so a batch of grades and their ledger rows commit together.
+    """
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     values = dict(content_hash=content_hash, status=status, score=score, max_score=max_score,
                   incidents=json.dumps(incidents), isolation=isolation[:300],
                   duration_s=duration_s, graded_at=now)
     key = (graded.c.assignment == assignment) & (graded.c.student == student)
-    with engine.begin() as conn:
-        old = conn.execute(select(graded.c.runs).where(key)).first()
-        if old is None:
-            conn.execute(graded.insert().values(assignment=assignment, student=student,
-                                                runs=1 if status == "graded" else 0, **values))
-        else:
-            runs = old.runs + (1 if status == "graded" else 0)
-            conn.execute(graded.update().where(key).values(runs=runs, **values))
+    old = db.execute(select(graded.c.runs).where(key)).first()
+    if old is None:
+        db.execute(graded.insert().values(assignment=assignment, student=student,
+                                          runs=1 if status == "graded" else 0, **values))
+    else:
+        runs = old.runs + (1 if status == "graded" else 0)
+        db.execute(graded.update().where(key).values(runs=runs, **values))
 
 
 def rows(engine, assignment: str | None = None) -> list[dict[str, Any]]:
@@ -88,17 +92,8 @@ def rows(engine, assignment: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def load_reference(engine, assignment: str, digest: str) -> dict | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(reference.c.digest, reference.c.reports)
-                           .where(reference.c.assignment == assignment)).first()
-    if row is None or row.digest != digest:
-        return None
-    return json.loads(row.reports)
-
-
-def store_reference(engine, assignment: str, digest: str, reports: dict) -> None:
-    with engine.begin() as conn:
-        conn.execute(reference.delete().where(reference.c.assignment == assignment))
-        conn.execute(reference.insert().values(assignment=assignment, digest=digest,
-                                               reports=json.dumps(reports)))
+def store_reference(db, assignment: str, digest: str, reports: dict) -> None:
+    """Keep the reference run's reports (``db``: the gradebook's session; the caller commits)."""
+    db.execute(reference.delete().where(reference.c.assignment == assignment))
+    db.execute(reference.insert().values(assignment=assignment, digest=digest,
+                                         reports=json.dumps(reports)))

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import nbformat
 
+from gradkit_autograder.conventions import hidden_test_delimiters, solution_delimiters
 from gradkit_autograder.course import Course, CourseError
 
-LEAK_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION")
+
+def leak_markers(config) -> tuple[str, ...]:
+    """The solution and hidden-test markers of this course: none may survive a release."""
+    return hidden_test_delimiters(config) + solution_delimiters(config)
 
 
 @dataclass
@@ -40,7 +44,7 @@ def release_assignment(course: Course, assignment: str) -> ReleaseSummary:
     release_dir = course.release_dir(assignment)
     for path in sorted(release_dir.glob("*.ipynb")):
         text = path.read_text()
-        leaked = [m for m in LEAK_MARKERS if m in text]
+        leaked = [m for m in leak_markers(course.config) if m in text]
         if leaked:
             raise CourseError(f"release {path} still contains {leaked}: check the markers in the source")
         nbformat.validate(nbformat.reads(text, as_version=4))

@@ -1,7 +1,8 @@
 """``gradkit report``: what tripped the class on one assignment.
 
 Writes ``course/reports/<assignment>/``: ``report.md`` (per-question score
-table, per-test failure counts, incident lines of the last grading run),
+table, the tests that failed at least one student, each student's late days used
+and left, incident lines of the last grading run),
 ``scores.png`` (distribution of total scores) and ``cells.csv``.
 """
 
@@ -42,7 +43,8 @@ def cell_stats(gb, assignment: str) -> tuple[list[CellStats], dict[str, float], 
     submissions = list(gb.assignment_submissions(assignment))
     if not submissions:
         raise CourseError(f"no graded submissions of {assignment}; run `gradkit grade` first")
-    totals = {s.student.id: s.score for s in submissions}
+    totals = {s.student.id: max(0.0, s.score - (s.late_submission_penalty or 0.0))   # after late days
+              for s in submissions}
     stats = []
     for nb in sorted(a.notebooks, key=lambda n: n.name):
         for cell in nb.grade_cells + nb.task_cells:
@@ -74,9 +76,27 @@ def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, ti
     return dest
 
 
+def late_day_lines(gb, assignment: str, students: list[str]) -> list[str]:
+    """Per student: days late, late days used and left, the penalty (policy in ``latedays.py``)."""
+    from gradkit_autograder.latedays import SYLLABUS, student_decisions
+
+    if find_released(gb, assignment).duedate is None:
+        return ["- no due date set for this assignment (see latedays.py): nothing counted late"]
+    lines = []
+    for student in students:
+        decision = student_decisions(gb, student)[assignment]
+        sub = gb.find_submission(assignment, student)
+        status = "" if decision.accepted else ", not accepted (too late)"
+        lines.append(f"- {student}: {decision.days_late} days late, {decision.late_days_used} late days "
+                     f"used, {decision.late_days_left} of {SYLLABUS.free_days} left, penalty "
+                     f"{sub.late_submission_penalty or 0:g} points{status}")
+    return lines
+
+
 def write_report(course: Course, assignment: str) -> Report:
     with course.gradebook() as gb:
         stats, totals, max_score = cell_stats(gb, assignment)
+        late_lines = late_day_lines(gb, assignment, sorted(totals))
         ledger.ensure_tables(gb.engine)
         runs = ledger.rows(gb.engine, assignment)
     out = course.output_dir("reports") / assignment
@@ -88,9 +108,11 @@ def write_report(course: Course, assignment: str) -> Report:
         lines.append(f"| {s.notebook} | {s.cell} | {s.max_score:g} | {s.mean:.2f} | "
                      f"{s.full}/{s.students} | {s.failed}/{s.students} |")
     lines += ["", "## Tests that failed the most students", ""]
-    for s in sorted(stats, key=lambda s: -s.failed):
-        lines.append(f"- {s.notebook}:{s.cell}: failed by {s.failed} of {s.students}")
+    failing = sorted((s for s in stats if s.failed), key=lambda s: (-s.failed, s.notebook, s.cell))
+    lines += [f"- {s.notebook}:{s.cell}: failed by {s.failed} of {s.students}" for s in failing] or [
+        "- none: every student passed every test"]
     lines += ["", "## Scores", ""] + [f"- {student}: {score:g}" for student, score in sorted(totals.items())]
+    lines += ["", "## Late days", ""] + late_lines
     incident_lines = [f"- {r['student']}: {i.get('notebook', '')}:{i['cell']}: {i['message']}"
                       for r in runs for i in r["incidents"]]
     failed = [f"- {r['student']}: grading failed" for r in runs if r["status"] == "failed"]

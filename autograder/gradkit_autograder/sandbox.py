@@ -1,63 +1,82 @@
 """How a grading worker isolates student kernels, decided once per worker and setup.
 
 ``decide_isolation`` picks the strongest mode that works on this machine, by
-starting a throw-away interpreter the way kernels will be started:
+starting a throw-away interpreter exactly the way kernels will be started:
 
-``namespace`` (grader runs as root, mount namespaces allowed)
-    Each kernel runs as its own unprivileged uid (derived from the worker's pid,
-    so kernels running at the same time never share one), without supplementary
-    groups, in a private mount namespace where the course directory, the source
-    assignments (and the git repository holding them), ``/root``, ``/home`` and
-    ``/tmp`` are empty; only the Python installation and the kit's packages are
-    bound back, read-only. Its scratch folder is the only place it can write besides
-    ``/dev/shm``; ``/tmp`` is a private empty tmpfs. It cannot read the hidden
-    tests or the gradebook, cannot touch another student's files or the grader's,
-    cannot signal the grader or another kernel.
+``bwrap`` (bubblewrap is installed; the usual case on the course machines)
+    Default-deny: the kernel sees only what is bound into an empty root: the
+    system folders (``/usr``, ``/etc``, ...), the Python installation and its
+    third-party packages (read-only), a read-only copy of the library *without
+    the modules the assignment asks students to write* (``withheld`` in
+    assignment.yaml; importing one raises ImportError saying it is withheld),
+    the kernel's own scratch folder and a private ``/tmp`` and ``/dev/shm``. No
+    checkout, course, sources or gradebook exists inside, whatever the course
+    layout. It gets its own PID namespace (``--unshare-pid``, ``--die-with-parent``):
+    every process it starts, in any session, ends with it. As root the kernel
+    also runs as its own unprivileged uid.
 
-``uid`` (root, but no mount namespaces, and Python is world-readable)
-    As above without the private mounts: files readable by everyone (for example
-    a world-readable course folder) stay readable. Keep the course 0700.
+``namespace`` (root, no bubblewrap, mount namespaces allowed)
+    The hand-made fallback: a private mount namespace in which a list of
+    folders (the course, the sources, the kit's checkout, ``/root``, ``/home``,
+    ``/tmp``) are covered with empty tmpfs, the Python installation and the
+    library view bound back read-only; an unprivileged uid.
 
-``rlimits`` (not root, or nothing else works)
-    The kernel runs as the grader's user with the memory/file limits, a minimal
-    environment and its scratch folder as working directory. It can read and
-    write whatever the grader's user can: use it for trusted classes and
-    development machines only.
+``uid`` (root, but no mount namespaces)
+    As above without the private mounts: world-readable files stay readable.
 
-In every mode the trusted channel decides hidden checks outside the kernel.
+``rlimits`` (not root and no bubblewrap, or ``sandbox: off``)
+    The kernel runs as the grader's user with the limits below only. For
+    trusted classes and development machines.
+
+In every mode where the grader may create cgroups (``cgroups.available()``),
+memory and process count are limited for the kernel's whole process tree and
+every process left in its group is killed when the notebook ends.
 """
 
 from __future__ import annotations
 
 import functools
+import glob
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gradkit_autograder import cgroups
+
 UID_BASE = 20000
 UID_SPAN = 40000
+LIBRARY_MOUNT = "/gradkit"          # where the library view appears inside a bwrap sandbox
+# System folders a Python kernel needs, bound read-only when present.
+SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+# The grader's package as the kernel needs it: the trusted channel and the launcher.
+KERNEL_SIDE_MODULES = ("__init__.py", "channel.py", "kernel_launch.py")
 
 
 @dataclass(frozen=True)
 class Isolation:
     """What the kernel manager needs to start kernels in the chosen mode."""
 
-    mode: str                                   # namespace | uid | rlimits
+    mode: str                                   # bwrap | namespace | uid | rlimits
     uid: int = -1
-    hide: tuple[str, ...] = ()
-    expose: tuple[str, ...] = ()
+    hide: tuple[str, ...] = ()                  # namespace mode: folders covered
+    expose: tuple[str, ...] = ()                # namespace mode: folders bound back
+    library_view: str = ""                      # the library without withheld modules
+    tree_limits: bool = False                   # a cgroup per kernel
     why: str = ""
 
     def describe(self) -> str:
-        return f"{self.mode}: {self.why}"
+        tree = "cgroup per kernel" if self.tree_limits else "per-process limits only"
+        return f"{self.mode}: {self.why}; {tree}"
 
 
 @dataclass(frozen=True)
 class Secrets:
-    """Folders a kernel must not see, and the folders it needs inside them."""
+    """Folders a kernel must not see (namespace mode), and the folders it needs inside them."""
 
     hide: tuple[str, ...] = field(default_factory=tuple)
     expose: tuple[str, ...] = field(default_factory=tuple)
@@ -77,67 +96,185 @@ def git_toplevel(path: str | Path) -> str | None:
 
 
 def default_secrets(course_root: str, source_base: str) -> Secrets:
-    """Hide the course, the sources, their repository and home folders; expose what kernels import."""
+    """For the fallback modes: hide the course, the sources, the kit's checkout and home folders."""
     import gradkit_autograder
 
-    import tempfile
-
+    kit = str(Path(gradkit_autograder.__file__).resolve().parent)
     hide = {course_root, source_base, "/root", "/home", tempfile.gettempdir()}
-    for path in (course_root, source_base):
+    for path in (course_root, source_base, kit):
         top = git_toplevel(path)
         if top and top != "/":
             hide.add(top)
-    expose = {sys.prefix, sys.base_prefix, str(Path(gradkit_autograder.__file__).parent)}
-    try:
-        import gradkit
-
-        expose.add(str(Path(gradkit.__file__).parent))
-    except ImportError:
-        pass
-    return Secrets(tuple(sorted(hide)), tuple(sorted(expose)))
+    return Secrets(tuple(sorted(hide)), tuple(sorted({sys.prefix, sys.base_prefix})))
 
 
-def launcher_args(isolation: Isolation) -> list[str]:
-    args = []
-    if isolation.uid >= 0:
-        args += ["--uid", str(isolation.uid), "--gid", str(isolation.uid)]
-    args += [f"--hide={p}" for p in isolation.hide] + [f"--expose={p}" for p in isolation.expose]
-    return args
+# --- the library as the kernel sees it ------------------------------------------------------
 
+def _withheld_stub(module: str) -> str:
+    return (f'"""Withheld while grading."""\n'
+            f"raise ImportError({module!r} ' is withheld while grading: this assignment asks you "
+            f"to write it yourself, in your notebook')\n")
+
+
+@functools.lru_cache(maxsize=None)
+def library_view(withheld: tuple[str, ...]) -> str:
+    """A read-only copy of ``gradkit`` without the ``withheld`` modules; made once per worker.
+
+    Each withheld module (or package) is replaced by a module that raises an
+    ImportError saying so. The copy also holds the kernel side of the grader
+    (the trusted channel and the launcher), nothing else of it.
+    """
+    import gradkit
+    import gradkit_autograder
+
+    digest = hashlib.sha256("\n".join(sorted(withheld)).encode()).hexdigest()[:12]
+    view = Path(tempfile.mkdtemp(prefix=f"gradkit-view-{digest}-"))
+    library = Path(gradkit.__file__).resolve().parent
+    shutil.copytree(library, view / "gradkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for module in withheld:
+        parts = module.split(".")[1:]
+        target = view.joinpath("gradkit", *parts)
+        if target.is_dir():
+            shutil.rmtree(target)
+            target.mkdir()
+            (target / "__init__.py").write_text(_withheld_stub(module))
+        elif target.with_suffix(".py").exists() or target.parent.is_dir():
+            target.with_suffix(".py").write_text(_withheld_stub(module))
+    grader = view / "gradkit_autograder"
+    grader.mkdir()
+    for name in KERNEL_SIDE_MODULES:
+        shutil.copyfile(Path(gradkit_autograder.__file__).resolve().parent / name, grader / name)
+    for dirpath, dirnames, filenames in os.walk(view):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    return str(view)
+
+
+# --- the kernel's command line ------------------------------------------------------------------
+
+def _python_folders() -> list[str]:
+    """The Python installation and the environment's packages (read-only in the sandbox)."""
+    folders = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(f for f in folders if os.path.isdir(f))
+
+
+def bwrap_args(isolation: Isolation, cwd: str, runtime_dir: str) -> list[str]:
+    """bubblewrap's arguments: an empty root with only what a kernel needs bound into it."""
+    args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "grading", "--proc", "/proc",
+            "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    if os.geteuid() != 0:
+        args += ["--unshare-user"]   # an unprivileged grader: bubblewrap needs a user namespace
+    binds: list[tuple[str, str, str]] = []          # (option, source, destination)
+    for folder in SYSTEM_FOLDERS:
+        if os.path.islink(folder):   # merged /usr: /lib -> usr/lib
+            args += ["--symlink", os.readlink(folder), folder]
+        else:
+            binds.append(("--ro-bind-try", folder, folder))
+    binds += [("--ro-bind", folder, folder) for folder in _python_folders()]
+    binds += [("--dev-bind", device, device) for device in sorted(glob.glob("/dev/nvidia*"))]   # GPUs
+    if isolation.library_view:
+        binds.append(("--ro-bind", isolation.library_view, LIBRARY_MOUNT))
+    binds += [("--ro-bind", runtime_dir, runtime_dir), ("--bind", cwd, cwd)]
+    # bubblewrap makes missing parent folders of a mount point private (0700), which
+    # the kernel's uid could not pass: make them first, passable by everyone
+    targets = {dest for _, _, dest in binds}
+    parents = {str(parent) for dest in targets for parent in Path(dest).parents}
+    for parent in sorted(parents - targets - {"/", "/tmp", "/dev", "/proc"}, key=lambda p: p.count("/")):
+        if not any(parent.startswith(target + "/") for target in targets):
+            args += ["--perms", "0755", "--dir", parent]
+    for option, source, dest in binds:
+        args += [option, source, dest]
+    return args + ["--chdir", cwd]
+
+
+def launch_prefix(isolation: Isolation, *, cwd: str, runtime_dir: str = "", memory_mb: int = 0,
+                  file_mb: int = 0, cgroup_procs: list[str] = ()) -> list[str]:
+    """The command line put in front of the kernel's, in every mode (the one place it is built)."""
+    launcher = [sys.executable, "-m", "gradkit_autograder.kernel_launch"]
+    limits = ["--memory-mb", str(memory_mb), "--file-mb", str(file_mb)]
+    drop = ["--uid", str(isolation.uid), "--gid", str(isolation.uid)] if isolation.uid >= 0 else []
+    outer = launcher + [f"--cgroup-procs={p}" for p in cgroup_procs]
+    if isolation.mode == "bwrap":
+        return (outer + limits + ["--"] + bwrap_args(isolation, cwd, runtime_dir or cwd) + ["--"]
+                + launcher + drop + ["--in-pid-namespace", "--"])
+    hide = [f"--hide={p}" for p in isolation.hide] + [f"--expose={p}" for p in isolation.expose]
+    if isolation.hide and isolation.library_view:
+        hide.append(f"--expose={isolation.library_view}")
+    if isolation.hide:
+        hide += [f"--expose-rw={p}" for p in (cwd, runtime_dir) if p]
+    return outer + limits + drop + hide + ["--"]
+
+
+def library_path(isolation: Isolation) -> str:
+    """PYTHONPATH entry of the library view inside the kernel ('' where there is none)."""
+    if isolation.mode == "bwrap":
+        return LIBRARY_MOUNT if isolation.library_view else ""
+    return isolation.library_view
+
+
+# --- choosing the mode ------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
 def _probe(isolation: Isolation) -> str:
     """'' if a kernel-like interpreter starts under ``isolation``; else the reason it did not."""
-    cmd = [sys.executable, "-m", "gradkit_autograder.kernel_launch", *launcher_args(isolation),
-           "--", sys.executable, "-c", "import ipykernel, numpy, gradkit_autograder.channel"]
+    workdir = tempfile.mkdtemp(prefix="gradkit-probe-")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd="/")
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return str(err)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
-        return lines[-1]
-    return ""
+        os.chmod(workdir, 0o755)
+        if isolation.uid >= 0:
+            os.chown(workdir, isolation.uid, isolation.uid)
+        cmd = launch_prefix(isolation, cwd=workdir, runtime_dir=workdir) + [
+            sys.executable, "-c", "import ipykernel, numpy, gradkit, gradkit_autograder.channel"]
+        env = dict(os.environ, PYTHONPATH=library_path(isolation), HOME=workdir)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=workdir, env=env)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return str(err)
+        if proc.returncode != 0:
+            lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+            return lines[-1]
+        return ""
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def decide_isolation(requested: str, secrets: Secrets) -> Isolation:
+def decide_isolation(requested: str, secrets: Secrets, withheld: tuple[str, ...] = ()) -> Isolation:
     """The strongest isolation this worker can give kernels (see the module docstring)."""
+    view = library_view(tuple(withheld))
+    tree = cgroups.available() == ""
     if requested == "off":
-        return Isolation("rlimits", why="sandbox: off in assignment.yaml")
-    if os.geteuid() != 0:
-        return Isolation("rlimits", why="grader is not root: kernels run as the grader's user "
-                                        "and can read what it can")
-    uid = kernel_uid_for()
-    strong = Isolation("namespace", uid, secrets.hide, secrets.expose,
-                       f"uid {uid}, private mounts hide {len(secrets.hide)} folders")
-    why_not = _probe(strong)
+        return Isolation("rlimits", library_view=view, tree_limits=tree, why="sandbox: off in assignment.yaml")
+    root = os.geteuid() == 0
+    uid = kernel_uid_for() if root else -1
+    tried = []
+    if shutil.which("bwrap"):
+        strong = Isolation("bwrap", uid, library_view=view, tree_limits=tree,
+                           why=("bubblewrap, own PID namespace, only the Python installation, "
+                                "the library view and scratch visible")
+                           + (f", uid {uid}" if uid >= 0 else ""))
+        why_not = _probe(strong)
+        if not why_not:
+            return strong
+        tried.append(f"bubblewrap failed: {why_not}")
+    else:
+        tried.append("bubblewrap (bwrap) not installed")
+    if not root:
+        return Isolation("rlimits", library_view=view, tree_limits=tree,
+                         why="grader is not root: kernels run as the grader's user and can read "
+                             "what it can; " + "; ".join(tried))
+    namespace = Isolation("namespace", uid, secrets.hide, secrets.expose, view, tree,
+                          f"uid {uid}, private mounts hide {len(secrets.hide)} folders; " + "; ".join(tried))
+    why_not = _probe(namespace)
     if not why_not:
-        return strong
-    plain = Isolation("uid", uid, why=f"uid {uid}; no private mounts ({why_not})")
+        return namespace
+    plain = Isolation("uid", uid, library_view=view, tree_limits=tree,
+                      why=f"uid {uid}; no private mounts ({why_not})")
     why_not_uid = _probe(plain)
     if not why_not_uid:
         return plain
-    return Isolation("rlimits", why=f"uid {uid} cannot start {sys.executable} ({why_not_uid})")
+    return Isolation("rlimits", library_view=view, tree_limits=tree,
+                     why=f"uid {uid} cannot start {sys.executable} ({why_not_uid})")
 
 
 def hand_over(path: str, uid: int) -> None:

@@ -6,7 +6,8 @@ Every key is optional; a missing file means all defaults. Example::
     limits:
       cell_timeout_s: 20        # one cell; on expiry the kernel is interrupted
       notebook_timeout_s: 120   # the whole notebook; later cells are not run
-      memory_mb: 2048           # address-space cap of each kernel (RLIMIT_AS)
+      memory_mb: 2048           # memory of the kernel's whole process tree (cgroup) and of each process (RLIMIT_AS)
+      max_processes: 512        # processes and threads of the kernel's tree at once (cgroup pids)
       max_output_kb: 256        # output kept per cell, the rest is dropped
       max_file_mb: 64           # largest file a kernel may write (RLIMIT_FSIZE)
     resources:                  # what one grading task (one kernel) reserves on Ray
@@ -16,11 +17,14 @@ Every key is optional; a missing file means all defaults. Example::
       rtol: 1.0e-7
       atol: 1.0e-9
     sandbox: auto               # auto: isolate as far as the machine allows; off: rlimits only
+    withheld:                   # library modules the student writes here: absent from the grading kernel
+      - gradkit.autodiff.numerical
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ class Limits:
     cell_timeout_s: float = 30.0
     notebook_timeout_s: float = 300.0
     memory_mb: int = 2048
+    max_processes: int = 512
     max_output_kb: int = 256
     max_file_mb: int = 64
 
@@ -65,6 +70,7 @@ class AssignmentSettings:
     resources: Resources = field(default_factory=Resources)
     checks: Checks = field(default_factory=Checks)
     sandbox: str = "auto"
+    withheld: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -74,7 +80,7 @@ class AssignmentSettings:
         """Build settings from a parsed YAML mapping, rejecting unknown keys and bad types."""
         if not isinstance(data, dict):
             raise SettingsError(f"{where}: expected a mapping at top level, got {type(data).__name__}")
-        known = {"title", "limits", "resources", "checks", "sandbox"}
+        known = {"title", "limits", "resources", "checks", "sandbox", "withheld"}
         _reject_unknown(data, known, where)
         sandbox = data.get("sandbox", "auto")
         if isinstance(sandbox, bool):   # YAML reads a bare `off` as False
@@ -87,7 +93,21 @@ class AssignmentSettings:
             resources=_section(Resources, data.get("resources", {}), f"{where}: resources"),
             checks=_section(Checks, data.get("checks", {}), f"{where}: checks"),
             sandbox=sandbox,
+            withheld=_module_names(data.get("withheld", []), f"{where}: withheld"),
         )
+
+
+def _module_names(data: Any, where: str) -> tuple[str, ...]:
+    """A list of dotted ``gradkit`` module names (the modules students write)."""
+    if not isinstance(data, (list, tuple)):
+        raise SettingsError(f"{where}: expected a list of module names, got {type(data).__name__}")
+    names = []
+    for name in data:
+        if not isinstance(name, str) or not re.fullmatch(r"gradkit(\.[A-Za-z_][A-Za-z0-9_]*)+", name):
+            raise SettingsError(f"{where}: expected dotted module names under gradkit "
+                                f"(like gradkit.autodiff.numerical), got {name!r}")
+        names.append(name)
+    return tuple(names)
 
 
 def _reject_unknown(data: dict, known: set[str], where: str) -> None:

@@ -1,7 +1,8 @@
 """Store one grading result in the course gradebook: the single writer's job.
 
-Only the grading driver calls this, one result at a time, so nbgrader's
-gradebook (SQLite or PostgreSQL) is never written by two processes at once.
+Only the grading driver calls this, so nbgrader's gradebook (SQLite or
+PostgreSQL) is never written by two processes at once. The driver commits a
+batch of results (their grades and ledger rows) in one transaction.
 It sets what nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` would have
 set (auto scores, "needs manual grade", auto comments, late penalties) but keeps
 manual scores a grader already entered, and writes the autograded notebooks
@@ -16,11 +17,12 @@ import stat
 import nbformat
 
 from gradkit_autograder.course import Course
-from gradkit_autograder.worker import TIMESTAMP_FILE, GradingResult
+from gradkit_autograder.contract import GradingResult
+from gradkit_autograder.conventions import TIMESTAMP_FILE
 
 
 def save_grades(gb, result: GradingResult) -> None:
-    """Write scores and comments of ``result`` into the nbgrader gradebook ``gb``."""
+    """Write scores and comments of ``result`` into the nbgrader gradebook ``gb`` (the caller commits)."""
     gb.update_or_create_student(result.student)
     if result.timestamp:
         gb.update_or_create_submission(result.assignment, result.student, timestamp=result.timestamp)
@@ -37,7 +39,6 @@ def save_grades(gb, result: GradingResult) -> None:
         if nb.late_penalty is not None:
             sub_nb = gb.find_submission_notebook(nb.name, result.assignment, result.student)
             sub_nb.late_submission_penalty = nb.late_penalty
-    gb.db.commit()
 
 
 def _replace_file(path, text: str) -> None:
@@ -58,14 +59,3 @@ def save_autograded_files(course: Course, result: GradingResult) -> None:
             _replace_file(dest / f"{nb.name}.ipynb", nb.notebook_json)
     if result.timestamp:
         _replace_file(dest / TIMESTAMP_FILE, result.timestamp)
-
-
-def mark_cell_failed(notebook_json: str, cell_id: str, message: str) -> str:
-    """Append an error output to a grade cell of a serialised notebook."""
-    nb = nbformat.reads(notebook_json, as_version=4)
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == cell_id and cell.cell_type == "code":
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename="TrustedCheckFailed", evalue=message,
-                traceback=[f"TrustedCheckFailed: {message}"]))
-    return nbformat.writes(nb)

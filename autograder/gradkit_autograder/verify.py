@@ -11,6 +11,7 @@ them all with ``gradkit grade``, and require
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import TextIO
 from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
-from gradkit_autograder.grade import grade, start_ray
+from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 
@@ -72,19 +73,16 @@ def verify_in(scratch: Course, assignments: list[str], workers: int | None,
 def verify(course: Course, assignments: list[str] | None = None, workers: int | None = None,
            out: TextIO = sys.stdout) -> bool:
     """Print one line per submission; True if every assignment passes."""
-    import ray
+    from gradkit.distributed.ray_runtime import ray_session
 
     assignments = assignments or course.source_assignments()
     for a in assignments:
         course.require_source(a)
-    started = start_ray(workers, None)
-    try:
-        with tempfile.TemporaryDirectory(prefix="gradkit-verify-") as tmp:
-            verdicts = verify_in(scratch_course(course, Path(tmp), assignments), assignments,
-                                 workers, out)
-    finally:
-        if started:
-            ray.shutdown()
+    from gradkit_autograder.course_ray import address_for
+
+    with ray_session(address_for(course, None), num_cpus=workers or os.cpu_count() or 1, what="gradkit verify"), \
+            tempfile.TemporaryDirectory(prefix="gradkit-verify-") as tmp:
+        verdicts = verify_in(scratch_course(course, Path(tmp), assignments), assignments, workers, out)
     for v in verdicts:
         mark = "ok  " if v.ok else "FAIL"
         out.write(f"{mark} {v.assignment:<20} {v.kind:<28} {v.score:g}/{v.max_score:g}"

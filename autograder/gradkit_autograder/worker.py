@@ -15,6 +15,7 @@ reports (the "student" is then the reference solution itself).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -28,70 +29,12 @@ from typing import Any, Iterator
 import nbformat
 
 from gradkit_autograder.checks import notebook_reports
+from gradkit_autograder.contract import GradingJob, GradingResult, NotebookResult
+from gradkit_autograder.conventions import TIMESTAMP_FILE, course_id
 from gradkit_autograder.course import ensure_tools_on_path, quiet_nbgrader
 from gradkit_autograder.sandbox import Isolation, Secrets, decide_isolation
 from gradkit_autograder.settings import AssignmentSettings
 from gradkit_autograder.snapshot import restore_snapshot, snapshot_digest
-
-TIMESTAMP_FILE = "timestamp.txt"
-
-
-@dataclass
-class GradingJob:
-    """One submission to grade, as plain data (it is shipped to a Ray worker)."""
-
-    assignment: str
-    student: str
-    snapshot: dict[str, Any]
-    files: dict[str, bytes]            # relative path -> content, as collected
-    source_files: dict[str, bytes]     # non-notebook files of the source folder
-    settings: dict[str, Any]
-    course_config: dict[str, Any]      # the course's nbgrader configuration
-    secrets: Secrets = Secrets()        # folders kernels must not see (namespace mode)
-    release_checksums: dict[str, dict[str, str]] = field(default_factory=dict)  # notebook -> cell -> checksum
-    alembic_version: str = ""          # the course gradebook's schema stamp ("": let nbgrader find it)
-
-
-@dataclass
-class NotebookResult:
-    name: str
-    submitted: bool
-    grades: dict[str, dict[str, Any]] = field(default_factory=dict)   # cell -> auto_score, max_score, needs_manual_grade
-    comments: dict[str, str | None] = field(default_factory=dict)
-    late_penalty: float | None = None
-    notebook_json: str | None = None      # the autograded notebook
-    reports: dict[str, dict[str, list]] = field(default_factory=dict)
-    incidents: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class GradingResult:
-    assignment: str
-    student: str
-    ok: bool
-    error: str | None = None
-    timestamp: str | None = None
-    notebooks: list[NotebookResult] = field(default_factory=list)
-    incidents: list[dict[str, str]] = field(default_factory=list)
-    isolation: str = ""
-    log: str = ""
-    duration_s: float = 0.0
-    worker_pid: int = 0
-    # seconds per phase inside the worker: isolation (deciding it, once per worker
-    # process), prepare (private course and gradebook), autograde (nbgrader's whole
-    # run), of which kernel_start, kernel_stop, execute, scratch; collect (reading back)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def score(self) -> float:
-        return sum(g["auto_score"] or 0.0 for nb in self.notebooks for g in nb.grades.values())
-
-    @property
-    def max_score(self) -> float:
-        return sum(g["max_score"] for nb in self.notebooks for g in nb.grades.values())
-
-    def all_incidents(self) -> list[dict[str, str]]:
-        return self.incidents + [dict(i, notebook=nb.name) for nb in self.notebooks for i in nb.incidents]
 
 
 # --- the private workspace ---------------------------------------------------------
@@ -130,7 +73,7 @@ def _stamp_schema(path: Path, alembic_version: str) -> None:
         db.commit()
 
 
-def _gradebook_from_snapshot(snapshot: dict, course_id: str, dest: Path,
+def _gradebook_from_snapshot(snapshot: dict, course: str, dest: Path,
                              alembic_version: str = "") -> None:
     """A private SQLite gradebook holding the assignment; built once per worker process.
 
@@ -138,13 +81,13 @@ def _gradebook_from_snapshot(snapshot: dict, course_id: str, dest: Path,
     """
     from nbgrader.api import Gradebook
 
-    key = snapshot_digest(snapshot) + course_id + alembic_version
+    key = snapshot_digest(snapshot) + course + alembic_version
     template = _TEMPLATES.get(key)
     if template is None or not template.exists():
         template = Path(tempfile.mkdtemp(prefix="gradkit-template-")) / "gradebook.db"
         if alembic_version:
             _stamp_schema(template, alembic_version)
-        with Gradebook(f"sqlite:///{template}", course_id) as gb:
+        with Gradebook(f"sqlite:///{template}", course) as gb:
             restore_snapshot(gb, snapshot)
         _TEMPLATES[key] = template
     shutil.copyfile(template, dest)
@@ -165,20 +108,27 @@ def _cell_ids(nb) -> set[str]:
     return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
 
 
-def screen_submission(files: dict[str, bytes], snapshot: dict,
-                      release_checksums: dict[str, dict[str, str]] | None = None
-                      ) -> tuple[dict[str, bytes], list[dict]]:
-    """Drop unreadable notebooks, match a renamed one, name tampered cells; (files, incidents).
+def screen_submission(files: dict[str, bytes], snapshot: dict, released: dict[str, bytes] | None = None
+                      ) -> tuple[dict[str, bytes], list[dict], dict[str, set[str]]]:
+    """Drop unreadable notebooks, match a renamed one, repair edited metadata, name tampered cells.
+
+    Returns (files to grade, incidents, grade cells to score 0 per notebook):
 
     - a notebook that is not valid JSON / nbformat is removed (nbgrader then
       scores its cells 0, as for a missing notebook) and reported;
     - if exactly one expected notebook is missing and exactly one unexpected
       notebook carries that notebook's cell ids, it was renamed: it is graded
       under the expected name and reported;
+    - nbgrader metadata the student edited (a grade flag, a renamed grade id, a
+      cell that claims a role the release does not give it) is put back from the
+      released notebook (``repair_metadata``), so nbgrader grades the released
+      cells; a grade cell whose metadata was edited scores 0;
     - edited or deleted locked cells are reported (nbgrader restores them).
     """
     incidents: list[dict] = []
+    penalized: dict[str, set[str]] = {}
     kept = dict(files)
+    released = released or {}
     expected = {nb["name"]: {c["name"] for c in nb["grade_cells"] + nb["solution_cells"]}
                 for nb in snapshot["notebooks"]}
     parsed = {}
@@ -197,7 +147,11 @@ def screen_submission(files: dict[str, bytes], snapshot: dict,
     unknown = [stem for stem in parsed if stem not in expected]
     if len(missing) == 1 and len(unknown) == 1:
         name, stem = missing[0], unknown[0]
-        if expected[name] and expected[name] <= _cell_ids(parsed[stem]):
+        release_ids = ({c.get("id") for c in _released_notebook(released, name).cells} - {None}
+                       if name in released else set())
+        same_cells = expected[name] and expected[name] <= _cell_ids(parsed[stem])
+        same_ids = release_ids and len(release_ids & {c.get("id") for c in parsed[stem].cells}) >= len(release_ids) / 2
+        if same_cells or same_ids:
             kept[f"{name}.ipynb"] = kept.pop(f"{stem}.ipynb")
             parsed[name] = parsed.pop(stem)
             incidents.append({"kind": "renamed_notebook", "cell": f"{stem}.ipynb",
@@ -207,13 +161,81 @@ def screen_submission(files: dict[str, bytes], snapshot: dict,
         incidents.append({"kind": "missing_notebook", "cell": f"{name}.ipynb",
                           "message": f"{name}.ipynb not submitted; its cells score 0"})
     for nb_snap in snapshot["notebooks"]:
-        if nb_snap["name"] in parsed:
-            incidents += tampered_cells(parsed[nb_snap["name"]], nb_snap,
-                                        (release_checksums or {}).get(nb_snap["name"], {}))
-    return kept, incidents
+        name = nb_snap["name"]
+        if name not in parsed:
+            continue
+        nb = parsed[name]
+        if name in released:
+            found, edited = repair_metadata(nb, _released_notebook(released, name))
+            if found:
+                incidents += found
+                penalized[name] = edited
+                kept[f"{name}.ipynb"] = nbformat.writes(nb).encode()
+        incidents += tampered_cells(nb, nb_snap, release_checksums(_released_notebook(released, name))
+                                    if name in released else {})
+    return kept, incidents, penalized
 
 
-def release_checksums(notebook_path: Path) -> dict[str, str]:
+def _released_notebook(released: dict[str, bytes], name: str):
+    return nbformat.reads(released[name].decode("utf-8"), as_version=4)
+
+
+def repair_metadata(nb, released_nb) -> tuple[list[dict], set[str]]:
+    """Put the released nbgrader metadata back on every cell; (incidents, edited grade cells).
+
+    A submitted cell is matched to its released cell by the notebook cell id
+    (which the student does not see in JupyterLab), else by its grade id. A
+    matched cell gets the released cell's nbgrader metadata and cell type back;
+    a cell the release does not have, or a second copy of a released cell,
+    loses its nbgrader metadata (so it is neither graded nor trusted). ``nb`` is
+    changed in place.
+    """
+    import copy
+
+    def role(cell) -> dict:
+        return cell.metadata.get("nbgrader", {})
+
+    def grading_role(cell) -> dict:   # what decides how a cell is graded
+        return {k: v for k, v in role(cell).items() if k in ROLE_KEYS}
+
+    by_id = {c.get("id"): c for c in released_nb.cells if role(c) and c.get("id")}
+    by_grade_id = {role(c)["grade_id"]: c for c in released_nb.cells if role(c).get("grade_id")}
+    used, incidents, edited = set(), [], set()
+    for cell in nb.cells:
+        meta = role(cell)
+        ref = by_id.get(cell.get("id"))
+        if ref is None and meta.get("grade_id") in by_grade_id:
+            ref = by_grade_id[meta["grade_id"]]
+        ref_id = role(ref).get("grade_id") if ref is not None else None
+        if ref is not None and ref_id not in used:
+            used.add(ref_id)
+            if grading_role(cell) != grading_role(ref) or cell.cell_type != ref.cell_type:
+                cell.metadata["nbgrader"] = copy.deepcopy(role(ref))
+                if cell.cell_type != ref.cell_type:
+                    cell.cell_type = ref.cell_type
+                    if ref.cell_type == "code":
+                        cell.outputs, cell.execution_count = [], None
+                    else:
+                        cell.pop("outputs", None)
+                        cell.pop("execution_count", None)
+                if role(ref).get("grade"):
+                    edited.add(ref_id)
+                incidents.append({"kind": "metadata_edited", "cell": ref_id, "message": (
+                    "nbgrader metadata of this cell was edited; restored from the release"
+                    + ("; the cell scores 0" if role(ref).get("grade") else ""))})
+        elif meta:
+            del cell.metadata["nbgrader"]
+            incidents.append({"kind": "metadata_edited", "cell": meta.get("grade_id") or "-", "message": (
+                "a cell the release does not have (or a copy of one) carried nbgrader metadata; "
+                "the metadata was removed, the cell is not graded")})
+    return incidents, edited
+
+
+# the nbgrader metadata that decides how a cell is graded (a student never needs to change it)
+ROLE_KEYS = ("grade", "grade_id", "locked", "points", "solution", "task")
+
+
+def release_checksums(released_nb) -> dict[str, str]:
     """Checksums of the locked cells of a released notebook, as the student received them.
 
     The gradebook's checksums are those of the source cells; a cell with hidden
@@ -221,8 +243,7 @@ def release_checksums(notebook_path: Path) -> dict[str, str]:
     """
     from nbgrader.utils import compute_checksum, is_locked
 
-    nb = nbformat.read(str(notebook_path), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: compute_checksum(c) for c in nb.cells
+    return {c.metadata["nbgrader"]["grade_id"]: compute_checksum(c) for c in released_nb.cells
             if c.metadata.get("nbgrader", {}).get("grade_id") and is_locked(c)}
 
 
@@ -278,12 +299,11 @@ def _autograde_config(job: GradingJob, root: Path, tmp: Path, isolation: Isolati
     c.GuardedExecute.max_output_bytes = int(limits.max_output_kb * 1024)
     c.GuardedExecute.scratch_root = str(tmp / "scratch")
     c.GuardedExecute.scratch_uid = isolation.uid
+    c.LimitedKernelManager.isolation = dataclasses.asdict(isolation)
     c.LimitedKernelManager.memory_mb = int(limits.memory_mb)
+    c.LimitedKernelManager.pids_max = int(limits.max_processes)
     c.LimitedKernelManager.file_mb = int(limits.max_file_mb)
-    c.LimitedKernelManager.uid = isolation.uid
-    c.LimitedKernelManager.hide = list(isolation.hide)
-    c.LimitedKernelManager.expose = list(isolation.expose)
-    c.LimitedKernelManager.expose_rw = [str(tmp)] if isolation.hide else []
+    c.LimitedKernelManager.seed = int(job.seed)
     # kernel connection files go here, where the kernel's uid can reach them by name
     c.LimitedKernelManager.runtime_dir = str(tmp / "runtime")
     c.LimitedKernelManager.threads = max(1, int(settings.resources.num_cpus))
@@ -299,8 +319,7 @@ def _collect_results(root: Path, job: GradingJob, present: set[str],
     from nbgrader.api import Gradebook
 
     results = []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", job.course_config.get(
-            "CourseDirectory", {}).get("course_id", "default_course") or "default_course") as gb:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id(job.course_config)) as gb:
         submission = gb.find_submission(job.assignment, job.student)
         by_name = {nb.notebook.name: nb for nb in submission.notebooks}
         for nb_snap in job.snapshot["notebooks"]:
@@ -325,6 +344,24 @@ def _collect_results(root: Path, job: GradingJob, present: set[str],
                 result.notebook_json = nbformat.writes(nb)
             results.append(result)
     return results
+
+
+def _zero_edited_cells(notebooks: list[NotebookResult], penalized: dict[str, set[str]]) -> None:
+    """Grade cells whose nbgrader metadata the student edited score 0 (repaired, then graded)."""
+    for nb in notebooks:
+        for cell in penalized.get(nb.name, ()):
+            if cell in nb.grades:
+                nb.grades[cell]["auto_score"] = 0.0
+
+
+def _node_id() -> str:
+    """The Ray node this task runs on ('' outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    except Exception:
+        return ""
 
 
 def _nothing_submitted(snapshot: dict) -> list[NotebookResult]:
@@ -356,11 +393,12 @@ def grade_submission(job: GradingJob) -> GradingResult:
     quiet_nbgrader()
     clock("imports")
     settings = AssignmentSettings.from_dict(job.settings)
-    isolation = decide_isolation(settings.sandbox, job.secrets)   # cached per worker process
+    isolation = decide_isolation(settings.sandbox, job.secrets or Secrets(),   # cached per worker process
+                                 tuple(settings.withheld))
     clock("isolation")
     outcome = GradingResult(job.assignment, job.student, ok=False, isolation=isolation.describe(),
-                            worker_pid=os.getpid(), timings=timings)
-    files, outcome.incidents = screen_submission(job.files, job.snapshot, job.release_checksums)
+                            worker_pid=os.getpid(), node_id=_node_id(), timings=timings)
+    files, outcome.incidents, penalized = screen_submission(job.files, job.snapshot, job.released)
     if TIMESTAMP_FILE in files:
         outcome.timestamp = files[TIMESTAMP_FILE].decode(errors="replace").strip() or None
     expected = {nb["name"] for nb in job.snapshot["notebooks"]}
@@ -381,8 +419,8 @@ def grade_submission(job: GradingJob) -> GradingResult:
         _write_files(root / "submitted" / job.student / job.assignment, files)
         (root / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
         _write_files(root / "source" / job.assignment, job.source_files)
-        course_id = job.course_config.get("CourseDirectory", {}).get("course_id") or "default_course"
-        _gradebook_from_snapshot(job.snapshot, course_id, root / "gradebook.db", job.alembic_version)
+        _gradebook_from_snapshot(job.snapshot, course_id(job.course_config), root / "gradebook.db",
+                                 job.alembic_version)
         config = _autograde_config(job, root, tmp, isolation)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         clock("prepare")
@@ -392,6 +430,7 @@ def grade_submission(job: GradingJob) -> GradingResult:
         present = {Path(rel).stem for rel in files if rel.endswith(".ipynb") and "/" not in rel}
         try:
             outcome.notebooks = _collect_results(root, job, present, timings)
+            _zero_edited_cells(outcome.notebooks, penalized)
         except Exception as err:  # nbgrader failed before creating the submission
             status.setdefault("error", f"{type(err).__name__}: {err}")
             status["success"] = False

@@ -1,9 +1,9 @@
 """Step 1 of the lab: what does the cluster have, and can every node run gradkit?
 
     python cluster/labs/check_cluster.py                    # embedded Ray on this machine
-    python cluster/labs/check_cluster.py --address auto     # the cluster this machine is in
+    python cluster/labs/check_cluster.py --address HEAD_IP:6379   # a cluster, by its address
     python cluster/labs/check_cluster.py --address ray://HEAD:10001
-    python cluster/labs/check_cluster.py --address auto --want-cpus 16 --want-gpus 2
+    python cluster/labs/check_cluster.py --address HEAD_IP:6379 --want-cpus 16 --want-gpus 2
 
 Prints the cluster's resources (what `ray status` shows), then runs one small task on
 every node (a GPU task where the node has GPUs) reporting its host, versions and devices.
@@ -21,7 +21,7 @@ import time
 import ray
 import torch
 
-from gradkit.distributed.ray_runtime import cluster_resources, ensure_ray
+from gradkit.distributed.ray_runtime import cluster_resources, ray_session
 
 
 @ray.remote
@@ -60,21 +60,22 @@ def main() -> None:
     parser.add_argument("--want-gpus", type=float, default=0, help="ask the autoscaler for this many GPUs")
     parser.add_argument("--wait-s", type=float, default=900, help="how long to wait for new nodes")
     args = parser.parse_args()
-    ensure_ray(address=args.address)
-    print("cluster resources:", cluster_resources())
-    if args.want_cpus or args.want_gpus:
-        scale_up(args.want_cpus, args.want_gpus, args.wait_s)
-    nodes = [node for node in ray.nodes() if node["Alive"]]
-    print(f"{len(nodes)} alive node(s)")
-    probes = []
-    for node in nodes:
-        resources = node["Resources"]
-        # Pin the probe to this node with its node:<ip> resource; ask for a GPU if it has one.
-        pin = {f"node:{node['NodeManagerAddress']}": 0.01}
-        options = {"resources": pin, "num_cpus": 0, "num_gpus": 1 if resources.get("GPU", 0) >= 1 else 0}
-        probes.append(describe_node.options(**options).remote())
-    for report in ray.get(probes, timeout=300):
-        print(report)
+    # Joins the Ray at --address, or starts an embedded one that is stopped at the end.
+    with ray_session(args.address, what="check_cluster") as session:
+        print("cluster resources:", session.resources())
+        if args.want_cpus or args.want_gpus:
+            scale_up(args.want_cpus, args.want_gpus, args.wait_s)
+        nodes = [node for node in ray.nodes() if node["Alive"]]
+        print(f"{len(nodes)} alive node(s)")
+        probes = []
+        for node in nodes:
+            resources = node["Resources"]
+            # Pin the probe to this node with its node:<ip> resource; ask for a GPU if it has one.
+            pin = {f"node:{node['NodeManagerAddress']}": 0.01}
+            options = {"resources": pin, "num_cpus": 0, "num_gpus": 1 if resources.get("GPU", 0) >= 1 else 0}
+            probes.append(describe_node.options(**options).remote())
+        for report in ray.get(probes, timeout=300):
+            print(report)
 
 
 if __name__ == "__main__":

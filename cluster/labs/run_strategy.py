@@ -1,7 +1,7 @@
 """Step 2 of the lab: train an MLP on the digits with one data-parallel strategy.
 
     python cluster/labs/run_strategy.py --strategy ring --workers 2              # laptop
-    python cluster/labs/run_strategy.py --address auto --strategy ddp --workers 4 --checkpoint-dir /shared/ckpt
+    python cluster/labs/run_strategy.py --address HEAD_IP:6379 --strategy ddp --workers 4 --checkpoint-dir /shared/ckpt
     python cluster/labs/run_strategy.py --address ray://HEAD:10001 --strategy ps-async --staleness 4
 
 Prints where each worker ran, then per epoch the loss, throughput and the split of time
@@ -15,6 +15,19 @@ import torch
 
 from gradkit.distributed import STRATEGIES, train
 from gradkit.distributed.examples import digits_data, make_mlp, mlp_factory
+from gradkit.distributed.ray_runtime import ray_session
+
+
+def describe_staleness(values: list[int], bound: int) -> str:
+    """One line on the staleness of every parameter read in an epoch (ps-async).
+
+    The staleness of a read at step ``c`` is ``c`` minus the number of steps whose updates
+    every worker has seen; the parameter server keeps it at or below ``bound``.
+    """
+    counts = np.bincount(np.asarray(values, dtype=int), minlength=bound + 1)
+    spread = ", ".join(f"{s}: {n}" for s, n in enumerate(counts) if n)
+    return (f"staleness of {len(values)} reads: mean {np.mean(values):.2f}, max {max(values)} "
+            f"(bound {bound}); reads per staleness {{{spread}}}")
 
 
 def parse_use_gpu(text: str):
@@ -43,11 +56,15 @@ def main() -> None:
 
     X, y = digits_data("train")
     sizes = (X.shape[1], args.hidden, args.hidden, int(y.max()) + 1)
-    result = train(mlp_factory(sizes), (X, y), strategy=args.strategy, workers=args.workers,
-                   use_gpu=parse_use_gpu(args.use_gpu), epochs=args.epochs,
-                   batch_size=args.batch_size, lr=args.lr, seed=args.seed, address=args.address,
-                   staleness=args.staleness, server_shards=args.server_shards,
-                   checkpoint_dir=args.checkpoint_dir, max_failures=args.max_failures)
+    # Joins the Ray at --address, or starts an embedded one that is stopped at the end
+    # ("single" needs no Ray, but one code path is simpler than two).
+    with ray_session(args.address, what="run_strategy"):
+        result = train(mlp_factory(sizes), (X, y), strategy=args.strategy, workers=args.workers,
+                       use_gpu=parse_use_gpu(args.use_gpu), epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       address=args.address, staleness=args.staleness,
+                       server_shards=args.server_shards, checkpoint_dir=args.checkpoint_dir,
+                       max_failures=args.max_failures)
     print(f"strategy {result.strategy}, {result.workers} worker(s) on {result.device}; "
           f"start-up {result.startup_s:.1f} s")
     for place in result.placement:
@@ -55,6 +72,8 @@ def main() -> None:
     for epoch in result.history:
         print(f"epoch {epoch['epoch']}: loss {epoch['loss']:.4f}  {epoch['samples_per_s']:.0f} samples/s  "
               f"compute {epoch['compute_s']:.2f} s  communication {epoch['communication_s']:.2f} s")
+        if "staleness" in epoch:  # ps-async: how many steps behind each read of the parameters was
+            print("  " + describe_staleness(epoch["staleness"], args.staleness))
     model = make_mlp(sizes)
     model.load_state_dict(result.state_dict)
     with torch.no_grad():

@@ -1,22 +1,24 @@
 """The ``gradkit`` command.
 
-One argparse program with a subcommand per job. The library adds ``train``
-(the MLP-on-digits job); the autograder package, when installed, adds its
-course workflow (release, collect, grade, feedback, export, report, verify,
-demo) through ``gradkit_autograder.cli.register``. Without the autograder,
-``gradkit demo`` runs the training job instead.
+One argparse program with a subcommand per job. The library itself adds only
+``train`` (the MLP-on-digits job). Other installed packages add their own
+subcommands through the entry-point group ``gradkit.commands``: each entry point
+is a ``register(subparsers)`` callable. The autograder registers its course
+workflow that way (release, collect, grade, feedback, export, report, verify,
+demo), so the library never imports the grader and knows nothing of its verbs.
 
-Each subcommand's handler returns the exit code. The autograder's handlers
-report a user's mistake (unknown assignment, missing course, bad settings) as
-one line ``gradkit <command>: error: ...`` with exit code 2 themselves, so this
-entry point and ``python -m gradkit_autograder`` behave the same.
+Each subcommand's handler returns the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
+
+#: Entry-point group through which installed packages add ``gradkit`` subcommands.
+COMMANDS_GROUP = "gradkit.commands"
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -32,9 +34,10 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    help_text = "train an MLP on the 8x8 digits with gradkit"
     parser = subparsers.add_parser(
-        name,
+        "train",
         help=help_text,
         description=help_text,
         epilog="example: gradkit train --epochs 20 --plot out/loss.png",
@@ -45,18 +48,14 @@ def _add_train(subparsers: argparse._SubParsersAction, name: str, help_text: str
     parser.set_defaults(func=_run_train)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every subcommand that is installed."""
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """Build the parser: ``train``, plus (``plugins=True``) every registered subcommand."""
     parser = argparse.ArgumentParser(prog="gradkit", description="gradkit course kit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_train(subparsers, "train", "train an MLP on the 8x8 digits with gradkit")
-    try:
-        from gradkit_autograder.cli import register
-    except ImportError:
-        # The library alone: the main job is the training run.
-        _add_train(subparsers, "demo", "the main job: train an MLP on the digits")
-    else:
-        register(subparsers)
+    _add_train(subparsers)
+    if plugins:
+        for entry_point in entry_points(group=COMMANDS_GROUP):
+            entry_point.load()(subparsers)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 It is the end-to-end check that the engine, the layers, the optimizer and the data
 work together, and the reference for assignment 3's "MLP on digits at >= 95%".
-``gradkit train`` (and ``gradkit demo`` without the autograder) run it.
+``gradkit train`` runs it.
 
     result = train_digits_mlp(hidden=(128,), epochs=20, plot_path="out/loss.png")
     print(result.test_accuracy, result.samples_per_second)

@@ -28,10 +28,11 @@ and 001 (gradient descent needs gradients).
 # `raise NotImplementedError()` line with your code. The cell right after each one
 # holds *visible tests*: run it, and if something is wrong it tells you what it
 # expected and what came back, on a small input. When you submit, *hidden tests*
-# run as well: they compare your answer with the course library `gradkit` on fresh
-# random inputs. Do not import the piece you are asked to write from `gradkit` (or
-# any other library): the hidden tests check that the code is yours, and such a cell
-# scores zero. Before submitting, restart the kernel and run all cells
+# run as well: they run your code on fresh random inputs and the grader compares the
+# results with those of the reference solution. Write each piece yourself: the
+# `gradkit` modules that implement what this notebook asks for (numerical gradients,
+# dual numbers, `Value`, Jacobians) are not available while grading, so a cell that
+# imports them fails there and scores zero. Before submitting, restart the kernel and run all cells
 # (*Kernel → Restart Kernel and Run All Cells*), then press *Validate*.
 #
 # **Points** (one line per graded test cell):
@@ -81,22 +82,16 @@ with checking("forward_difference"):
 # (3.5**2 - 3**2) / 0.5 = 6.5: the true slope 6 plus the truncation error h * f''/2 = 0.5.
 expect_close("forward_difference(x**2, x=3.0, h=0.5)", got, 6.5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-from gradkit.autodiff import numerical as _numerical
-
-_rng = np.random.default_rng(1001)
+_rng = grading_rng("test_forward_difference")
 _estimates = []
 for _ in range(20):
     _a, _b, _c = _rng.normal(size=3)
     _f = lambda t: _a * t**3 + _b * math.sin(t) + _c
     _x, _h = float(_rng.uniform(-2, 2)), float(10 ** _rng.uniform(-6, -1))
     _estimates.append(forward_difference(_f, _x, _h))
-    expect_close(f"forward_difference at x={_x}, h={_h}", _estimates[-1],
-                 _numerical.forward_difference(_f, _x, _h), rtol=1e-7, atol=1e-7)
 report("forward_difference_random", _estimates, rtol=1e-6, atol=1e-8)
-report("forward_difference_own_code", len(gradkit_references(forward_difference)))
-expect_equal("forward_difference uses gradkit", gradkit_references(forward_difference), [])
 ### END HIDDEN TESTS
 
 # %% [solution id=central_difference]
@@ -120,22 +115,16 @@ with checking("central_difference"):
 # (1.1**3 - 0.9**3) / 0.2 = 3.01: the true slope 3 plus h**2 * f'''/6 = 0.01.
 expect_close("central_difference(x**3, x=1.0, h=0.1)", got, 3.01)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-from gradkit.autodiff import numerical as _numerical
-
-_rng = np.random.default_rng(1002)
+_rng = grading_rng("test_central_difference")
 _estimates = []
 for _ in range(20):
     _a, _b, _c = _rng.normal(size=3)
     _f = lambda t: _a * t**3 + _b * math.sin(t) + _c
     _x, _h = float(_rng.uniform(-2, 2)), float(10 ** _rng.uniform(-6, -1))
     _estimates.append(central_difference(_f, _x, _h))
-    expect_close(f"central_difference at x={_x}, h={_h}", _estimates[-1],
-                 _numerical.central_difference(_f, _x, _h), rtol=1e-7, atol=1e-7)
 report("central_difference_random", _estimates, rtol=1e-6, atol=1e-8)
-report("central_difference_own_code", len(gradkit_references(central_difference)))
-expect_equal("central_difference uses gradkit", gradkit_references(central_difference), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -222,10 +211,13 @@ else:
 ### BEGIN HIDDEN TESTS
 from gradkit_autograder.channel import report
 
-_eps = np.finfo(float).eps
 report("optimal_step", [optimal_step("forward"), optimal_step("central")], rtol=1e-9)
-expect_close("optimal_step('forward')", optimal_step("forward"), _eps**0.5, rtol=1e-9)
-expect_close("optimal_step('central')", optimal_step("central"), _eps ** (1 / 3), rtol=1e-9)
+try:
+    optimal_step("sideways")
+    _raised = 0.0
+except ValueError:
+    _raised = 1.0
+report("optimal_step_rejects_unknown_method", _raised)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -272,23 +264,16 @@ with checking("numerical_gradient"):
     got = numerical_gradient(lambda m: m[0, 1] * m[1, 0], np.array([[1.0, 2.0], [3.0, 4.0]]))
 expect_close("numerical_gradient of m[0,1]*m[1,0] for a 2x2 m", got, [[0.0, 3.0], [2.0, 0.0]], atol=1e-6)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-from gradkit.autodiff import numerical as _numerical
-
-_rng = np.random.default_rng(1003)
+_rng = grading_rng("test_numerical_gradient")
 for _k, _shape in enumerate([(1,), (4,), (3, 2), (2, 3, 2)]):
     _x = _rng.normal(size=_shape)
     _w = _rng.normal(size=_shape)
     _f = lambda v: float(np.sum(np.sin(v) * _w) + np.sum(v) ** 2)
-    _x_before = _x.copy()
     _got = numerical_gradient(_f, _x, 1e-6)
     report(f"numerical_gradient_{_k}", _got, rtol=1e-6, atol=1e-8)
-    expect_close(f"numerical_gradient shape {_shape}", _got,
-                 _numerical.numerical_gradient(_f, _x, eps=1e-6)[0], rtol=1e-5, atol=1e-7)
-    expect_close("x unchanged", _x, _x_before, rtol=0, atol=0)
-report("numerical_gradient_own_code", len(gradkit_references(numerical_gradient)))
-expect_equal("numerical_gradient uses gradkit", gradkit_references(numerical_gradient), [])
+    report(f"numerical_gradient_x_after_{_k}", _x, rtol=0, atol=0)  # the caller's x must be unchanged
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -346,21 +331,13 @@ with checking("logistic_loss"):
 # z = [1000, 3000], y = [1, 0]: the first example costs ~0, the second ~3000.
 expect_close("logistic_loss with huge z (must be finite)", got, 1500.0, rtol=1e-9)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import torch as _torch
-
-_rng = np.random.default_rng(1004)
+_rng = grading_rng("test_logistic_loss")
 for _n, _d, _scale in [(1, 1, 1.0), (7, 3, 1.0), (20, 5, 300.0)]:
     _X, _w = _rng.normal(size=(_n, _d)), _scale * _rng.normal(size=_d)
     _b, _y = float(_rng.normal()), _rng.integers(0, 2, size=_n).astype(float)
-    _want = _torch.nn.functional.binary_cross_entropy_with_logits(
-        _torch.tensor(_X @ _w + _b), _torch.tensor(_y)).item()
-    _got = logistic_loss(_w, _b, _X, _y)
-    report(f"logistic_loss_{_n}x{_d}", _got, rtol=1e-9)
-    expect_close(f"logistic_loss N={_n} D={_d} scale={_scale}", _got, _want, rtol=1e-9)
-report("logistic_loss_own_code", len(gradkit_references(logistic_loss)))
-expect_equal("logistic_loss uses gradkit", gradkit_references(logistic_loss), [])
+    report(f"logistic_loss_{_n}x{_d}", logistic_loss(_w, _b, _X, _y), rtol=1e-9)
 ### END HIDDEN TESTS
 
 # %% [solution id=logistic_gradients]
@@ -383,24 +360,15 @@ with checking("logistic_gradients"):
 expect_close("dw with w=0, b=0", dw, [0.5, -0.75])
 expect_close("db with w=0, b=0", db, 0.0)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import torch as _torch
-
-_rng = np.random.default_rng(1005)
+_rng = grading_rng("test_logistic_gradients")
 for _n, _d in [(1, 1), (9, 4), (30, 6)]:
     _X, _w0 = _rng.normal(size=(_n, _d)), _rng.normal(size=_d)
     _b0, _y = float(_rng.normal()), _rng.integers(0, 2, size=_n).astype(float)
-    _wt = _torch.tensor(_w0, requires_grad=True)
-    _bt = _torch.tensor(_b0, dtype=_torch.float64, requires_grad=True)
-    _torch.nn.functional.binary_cross_entropy_with_logits(_torch.tensor(_X) @ _wt + _bt, _torch.tensor(_y)).backward()
     _dw, _db = logistic_gradients(_w0, _b0, _X, _y)
     report(f"logistic_dw_{_n}x{_d}", _dw, rtol=1e-8, atol=1e-12)
     report(f"logistic_db_{_n}x{_d}", _db, rtol=1e-8, atol=1e-12)
-    expect_close(f"dw N={_n} D={_d}", _dw, _wt.grad.numpy(), rtol=1e-8, atol=1e-12)
-    expect_close(f"db N={_n} D={_d}", _db, _bt.grad.item(), rtol=1e-8, atol=1e-12)
-report("logistic_gradients_own_code", len(gradkit_references(logistic_gradients)))
-expect_equal("logistic_gradients uses gradkit", gradkit_references(logistic_gradients), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -459,9 +427,9 @@ with checking("gradient_check"):
 expect_close("gradient_check error for a gradient halved at entry 2", error, 0.5, rtol=1e-5)
 expect_equal("gradient_check worst index", tuple(where), (2,))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(1006)
+_rng = grading_rng("test_gradient_check")
 for _shape in [(5,), (3, 4)]:
     _A = _rng.normal(size=_shape)
     _f = lambda v: float(np.sum(_A * np.sin(v)))
@@ -469,8 +437,6 @@ for _shape in [(5,), (3, 4)]:
     _x = _rng.normal(size=_shape)
     _err, _ = gradient_check(_f, _g, _x)
     report(f"gradient_check_correct_{len(_shape)}d", float(_err < 1e-6))
-    if not _err < 1e-6:
-        raise AssertionError(f"gradient_check: correct gradient gave error {_err}")
     _bad = tuple(int(i) for i in np.unravel_index(_rng.integers(_A.size), _shape))
     _mask = np.ones(_shape)
     _mask[_bad] = -1.0  # a sign error in one entry
@@ -478,10 +444,6 @@ for _shape in [(5,), (3, 4)]:
     _x[_bad] = 0.1
     _err, _where = gradient_check(_f, lambda v: _g(v) * _mask, _x)
     report(f"gradient_check_bug_{len(_shape)}d", [_err, *_where], rtol=1e-4)
-    expect_equal(f"gradient_check finds the wrong entry (shape {_shape})", tuple(_where), _bad)
-    expect_close("gradient_check error for a sign error", _err, 2.0, rtol=1e-4)
-report("gradient_check_own_code", len(gradkit_references(gradient_check)))
-expect_equal("gradient_check uses gradkit", gradkit_references(gradient_check), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -529,9 +491,7 @@ if not isinstance(answer, (int, np.integer)) or not 0 <= answer < 6:
 ### BEGIN HIDDEN TESTS
 from gradkit_autograder.channel import report
 
-# The bug: the penalty's gradient is also added to the bias, the last entry.
 report("planted_bug_index", planted_bug_index)
-expect_equal("planted_bug_index", int(planted_bug_index), 5)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -613,11 +573,9 @@ except ValueError as err:
 else:
     raise AssertionError("topological_order on a graph with the cycle p -> q -> p should raise ValueError")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import heapq as _heapq
-
-_rng = np.random.default_rng(1007)
+_rng = grading_rng("test_topological_order")
 for _n in (1, 6, 25):
     _names = [f"n{int(i):03d}" for i in _rng.permutation(_n)]
     _graph = {}
@@ -625,23 +583,15 @@ for _n in (1, 6, 25):
         _count = int(_rng.integers(0, min(_k, 3) + 1))
         _graph[_name] = tuple(str(s) for s in _rng.choice(_names[:_k], size=_count, replace=False)) if _count else ()
     _got = list(topological_order(dict(_graph)))
+    # Each node as its rank in sorted order (-1 for a name that is not in the graph).
     report(f"topological_order_{_n}", [sorted(_graph).index(v) if v in _graph else -1 for v in _got])
-    # The unique answer: at every step the smallest ready node comes next.
-    _placed, _want = set(), []
-    while len(_want) < _n:
-        _ready = [v for v in _graph if v not in _placed and all(s in _placed for s in _graph[v])]
-        _want.append(min(_ready))
-        _placed.add(_want[-1])
-    expect_equal(f"topological_order of a random DAG with {_n} nodes", _got, _want)
 for _k, _bad in enumerate(({"a": ("b",), "b": ("c",), "c": ("a",)}, {"a": ("zz",)})):
     try:
         topological_order(_bad)
+        _raised = 0.0
     except ValueError:
-        report(f"topological_order_rejects_{_k}", 1.0)
-    else:
-        raise AssertionError(f"topological_order({_bad}) should raise ValueError")
-report("topological_order_own_code", len(gradkit_references(topological_order)))
-expect_equal("topological_order uses gradkit", gradkit_references(topological_order), [])
+        _raised = 1.0
+    report(f"topological_order_rejects_{_k}", _raised)  # a cycle, then an unknown input
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -681,15 +631,26 @@ for node in order:
 print(f"check: x2 + cos(x1) = {3.0 + math.cos(2.0):.4f}, x1 = 2.0000")
 
 # %% [code]
-# The same function built with the library's scalar autodiff, drawn as a graph
-# (inputs on the left, each node shows its data and its gradient after backward).
+# The same graph drawn by the library's plotting helper (inputs on the left). The helper
+# only reads each node's data, grad, op, label and children, so plain nodes made from
+# the sweep above will do: each box shows the node's value and df/dnode.
 import gradkit
 
-lib_x1, lib_x2 = gradkit.Value(2.0, label="x1"), gradkit.Value(3.0, label="x2")
-lib_f = lib_x1 * lib_x2 + lib_x1.sin()
-lib_f.label = "f"
-lib_f.backward()
-display(gradkit.autodiff.draw_graph(lib_f))
+
+class GraphNode:
+    """Just what draw_graph reads: a label, data, grad, op and the input nodes."""
+
+    def __init__(self, label, data, grad, op, children):
+        self.label, self.data, self.grad, self.op, self.children = label, data, grad, op, tuple(children)
+
+
+operation_names = {"a": "*", "b": "sin", "f": "+"}
+graph_nodes = {}
+with checking("topological_order"):  # the sweep above needs it
+    for node in order:  # inputs come first, so every input node exists already
+        graph_nodes[node] = GraphNode(node, values[node], adjoints[node], operation_names.get(node, ""),
+                                      [graph_nodes[src] for src in example_graph[node]])
+    display(gradkit.autodiff.draw_graph(graph_nodes["f"]))
 
 # %% [markdown]
 # ## Part 5. Forward mode with dual numbers
@@ -825,12 +786,10 @@ for text, result, (value, tangent) in checks:
         raise AssertionError(f"{text} with d = Dual(3, 1): expected a Dual, got {result!r}")
     expect_close(f"{text} with d = Dual(3, 1): (value, tangent)", (result.value, result.tangent), (value, tangent))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-
-import gradkit as _gk
+from gradkit_autograder.channel import report, grading_rng
 
 def _random_program(rng, n_inputs, n_steps):
-    """A random straight-line program: (op, i, j) over a growing list of values."""
+    """A random straight-line program: (op, i, j, c) over a growing list of values."""
     ops = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sin", "cos", "rconst", "lconst"]
     return [(str(rng.choice(ops)), int(rng.integers(0, n_inputs + k)), int(rng.integers(0, n_inputs + k)),
              float(rng.uniform(-2, 2))) for k in range(n_steps)]
@@ -848,22 +807,17 @@ def _run_program(program, inputs):
         }[op]())
     return vals[-1]
 
-_rng = np.random.default_rng(1008)
+_rng = grading_rng("test_dual_class")
+_all_dual = True
 for _trial in range(30):
     _prog = _random_program(_rng, 3, int(_rng.integers(1, 12)))
     _x = _rng.uniform(-1.5, 1.5, size=3)
     _seed = int(_rng.integers(0, 3))
     _mine = _run_program(_prog, [Dual(v, 1.0 if k == _seed else 0.0) for k, v in enumerate(_x)])
-    _lib = _run_program(_prog, [_gk.Dual(v, 1.0 if k == _seed else 0.0) for k, v in enumerate(_x)])
-    if not isinstance(_mine, Dual):
-        raise AssertionError(f"program {_prog} returned {_mine!r}, not a Dual")
+    _all_dual = _all_dual and isinstance(_mine, Dual)
     report(f"dual_program_{_trial}", [_mine.value, _mine.tangent], rtol=1e-9, atol=1e-12)
-    expect_close(f"Dual program {_prog}: (value, tangent)", (_mine.value, _mine.tangent),
-                 (float(_lib.value), float(_lib.tangent)), rtol=1e-9, atol=1e-12)
-report("Dual_own_code", len(gradkit_references(Dual)))
-expect_equal("Dual uses gradkit", gradkit_references(Dual), [])
+report("dual_programs_return_Dual", float(_all_dual))
 report("Dual_in_notebook", float(Dual.__module__ == "__main__"))
-expect_equal("Dual is defined in this notebook", Dual.__module__, "__main__")
 ### END HIDDEN TESTS
 
 # %% [solution id=derivative]
@@ -881,19 +835,13 @@ with checking("derivative"):
     got = [derivative(lambda t: t**2 + 1, x) for x in (-1.0, 0.0, 2.5)]
 expect_close("derivative of x**2 + 1 at x = -1, 0, 2.5 (that is 2x)", got, [-2.0, 0.0, 5.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import gradkit as _gk
-
-_rng = np.random.default_rng(1009)
+_rng = grading_rng("test_derivative")
 for _k in range(10):
     _a, _b, _x = _rng.normal(size=3)
     _f = lambda t: _a * t.sin() * t + (t * t + 1.0).log() / (2.0 + t.cos()) - _b * t**3
     report(f"derivative_{_k}", derivative(_f, float(_x)), rtol=1e-9, atol=1e-12)
-    expect_close("derivative vs gradkit.derivative", derivative(_f, float(_x)), _gk.derivative(_f, float(_x)),
-                 rtol=1e-9, atol=1e-12)
-report("derivative_own_code", len(gradkit_references(derivative)))
-expect_equal("derivative uses gradkit", gradkit_references(derivative), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1120,28 +1068,21 @@ for text, result, expected in checks:
     if not all(isinstance(child, Value) for child in result.children) or not result.children:
         raise AssertionError(f"{text}: .children should hold the Values it was computed from, got {result.children!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import gradkit as _gk
-
-_rng = np.random.default_rng(1010)
+_rng = grading_rng("test_value_forward")
 _datas = []
 for _ in range(20):
     _x, _y = _rng.uniform(0.2, 2.0, size=2)
     _c = float(_rng.normal())
-    _mine_in, _lib_in = (Value(_x), Value(_y)), (_gk.Value(_x), _gk.Value(_y))
-    for _name, _fn in [("add", lambda p, q: p + q + _c), ("mul", lambda p, q: _c * p * q), ("sub", lambda p, q: _c - p - q),
-                       ("div", lambda p, q: p / q + _c / p), ("pow", lambda p, q: p ** _c), ("exp", lambda p, q: p.exp()),
-                       ("log", lambda p, q: q.log()), ("sin", lambda p, q: (-p).sin()), ("tanh", lambda p, q: (p - q).tanh()),
-                       ("relu", lambda p, q: (p - q).relu())]:
-        _data = _fn(*_mine_in).data
-        _datas.append(_data)
-        expect_close(f"Value {_name} data", _data, _fn(*_lib_in).data, rtol=1e-12)
+    _in = (Value(_x), Value(_y))
+    for _fn in [lambda p, q: p + q + _c, lambda p, q: _c * p * q, lambda p, q: _c - p - q,
+                lambda p, q: p / q + _c / p, lambda p, q: p ** _c, lambda p, q: p.exp(),
+                lambda p, q: q.log(), lambda p, q: (-p).sin(), lambda p, q: (p - q).tanh(),
+                lambda p, q: (p - q).relu()]:
+        _datas.append(_fn(*_in).data)
 report("value_forward_ops", _datas, rtol=1e-12)
-report("Value_own_code", len(gradkit_references(Value)))
-expect_equal("Value uses gradkit", gradkit_references(Value), [])
 report("Value_in_notebook", float(Value.__module__ == "__main__"))
-expect_equal("Value is defined in this notebook", Value.__module__, "__main__")
 ### END HIDDEN TESTS
 
 # %% [tests id=test_value_backward points=6]
@@ -1160,10 +1101,7 @@ expected = (math.exp(x_plain**2) * (2 - 1 / x_plain**2) - (1 - math.tanh(x_plain
             + math.sin(x_plain) / (x_plain + 1) + math.log(x_plain + 1) * math.cos(x_plain))
 expect_close("dy/dx for y = exp(x^2)/x - tanh x + log(x+1) sin x - relu(x-1) at x = 0.5", x.grad, expected)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-
-import gradkit as _gk
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
 def _random_program(rng, n_inputs, n_steps):
     ops = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sin", "tanh", "relu", "const"]
@@ -1183,18 +1121,13 @@ def _run_program(program, inputs):
         }[op]())
     return vals[-1]
 
-_rng = np.random.default_rng(1011)
+_rng = grading_rng("test_value_backward")
 for _trial in range(30):
     _prog = _random_program(_rng, 3, int(_rng.integers(1, 15)))
-    _x = _rng.uniform(-1.5, 1.5, size=3)
-    _mine, _lib = [Value(v) for v in _x], [_gk.Value(v) for v in _x]
-    _out_mine, _out_lib = _run_program(_prog, _mine), _run_program(_prog, _lib)
-    _out_mine.backward()
-    _out_lib.backward()
-    report(f"value_program_{_trial}", [_out_mine.data] + [v.grad for v in _mine], rtol=1e-8, atol=1e-10)
-    expect_close(f"Value program {_prog}: output", _out_mine.data, _out_lib.data, rtol=1e-9, atol=1e-12)
-    expect_close(f"Value program {_prog}: input gradients", [v.grad for v in _mine], [v.grad for v in _lib],
-                 rtol=1e-8, atol=1e-10)
+    _mine = [Value(v) for v in _rng.uniform(-1.5, 1.5, size=3)]
+    _out = _run_program(_prog, _mine)
+    _out.backward()
+    report(f"value_program_{_trial}", [_out.data] + [v.grad for v in _mine], rtol=1e-8, atol=1e-10)
 # A long chain: far deeper than Python's recursion limit.
 _x = Value(0.3)
 _node = _x
@@ -1202,18 +1135,11 @@ for _ in range(10_000):
     _node = _node * 1.0001 + 0.0
 _node.backward()
 report("value_long_chain", _x.grad, rtol=1e-9)
-expect_close("gradient through a 10,000-step chain", _x.grad, 1.0001**10_000, rtol=1e-9)
-# The sigmoid neuron against torch, at random points.
-_w = _rng.normal(size=5)
-_mine = [Value(v) for v in _w]
+# The sigmoid neuron at a random point.
+_mine = [Value(v) for v in _rng.normal(size=5)]
 _s = 1 / (1 + (-(_mine[0] * _mine[1] + _mine[2] * _mine[3] + _mine[4])).exp())
 _s.backward()
-_t = _torch.tensor(_w, requires_grad=True)
-_torch.sigmoid(_t[0] * _t[1] + _t[2] * _t[3] + _t[4]).backward()
-report("value_sigmoid_neuron", [v.grad for v in _mine], rtol=1e-9)
-expect_close("sigmoid neuron gradients vs torch", [v.grad for v in _mine], _t.grad.numpy(), rtol=1e-9)
-report("Value_own_code", len(gradkit_references(Value)))
-expect_equal("Value uses gradkit", gradkit_references(Value), [])
+report("value_sigmoid_neuron", [_s.data] + [v.grad for v in _mine], rtol=1e-9)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1253,22 +1179,12 @@ expect_close("f at the lecture's point (2 decimals)", round(f_value, 2), 0.73)
 expect_close("[df/dw0, df/dx0, df/dw1, df/dx1, df/dw2] (2 decimals)", [round(g, 2) for g in grads],
              [-0.20, 0.39, -0.39, -0.59, 0.20])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import torch as _torch
-
-_rng = np.random.default_rng(1012)
+_rng = grading_rng("test_sigmoid_neuron")
 for _k in range(5):
-    _w = _rng.normal(size=5)
-    _fv, _grads, _ = sigmoid_neuron(*map(float, _w))
+    _fv, _grads, _ = sigmoid_neuron(*map(float, _rng.normal(size=5)))
     report(f"sigmoid_neuron_{_k}", [_fv, *_grads], rtol=1e-9)
-    _t = _torch.tensor(_w, requires_grad=True)
-    _out = _torch.sigmoid(_t[0] * _t[1] + _t[2] * _t[3] + _t[4])
-    _out.backward()
-    expect_close("sigmoid_neuron value vs torch", _fv, _out.item(), rtol=1e-10)
-    expect_close("sigmoid_neuron gradients vs torch", _grads, _t.grad.numpy(), rtol=1e-9)
-report("sigmoid_neuron_own_code", len(gradkit_references(sigmoid_neuron)))
-expect_equal("sigmoid_neuron uses gradkit", gradkit_references(sigmoid_neuron), [])
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -1324,25 +1240,17 @@ with checking("jacobian_forward"):
 expect_close("jacobian_forward(small_f, [2, 3, -1])", J, expected_jacobian)
 expect_equal("passes of forward mode for n = 3 inputs", passes, 3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import torch as _torch
-
-_rng = np.random.default_rng(1013)
+_rng = grading_rng("test_jacobian_forward")
 for _n, _m in [(1, 1), (2, 5), (6, 2)]:
     _A = _rng.normal(size=(_m, _n))
     def _fn(v, _A=_A):
         return [sum((float(_A[i, j]) * v[j] for j in range(len(v))), 0.0).sin() * v[i % len(v)] + v[0] * v[-1]
                 for i in range(_A.shape[0])]
-    _x = _rng.normal(size=_n)
-    _J, _passes = jacobian_forward(_fn, list(map(float, _x)))
+    _J, _passes = jacobian_forward(_fn, list(map(float, _rng.normal(size=_n))))
     report(f"jacobian_forward_{_n}x{_m}", _J, rtol=1e-9, atol=1e-12)
     report(f"jacobian_forward_passes_{_n}x{_m}", _passes)
-    _want = _torch.autograd.functional.jacobian(lambda t: _torch.stack(_fn(list(t))), _torch.tensor(_x))
-    expect_close(f"jacobian_forward n={_n} m={_m}", _J, _want.numpy().reshape(_m, _n), rtol=1e-9, atol=1e-12)
-    expect_equal(f"jacobian_forward passes n={_n} m={_m}", _passes, _n)
-report("jacobian_forward_own_code", len(gradkit_references(jacobian_forward)))
-expect_equal("jacobian_forward uses gradkit", gradkit_references(jacobian_forward), [])
 ### END HIDDEN TESTS
 
 # %% [solution id=jacobian_reverse]
@@ -1370,25 +1278,17 @@ with checking("jacobian_reverse"):
 expect_close("jacobian_reverse(small_f, [2, 3, -1])", J, expected_jacobian)
 expect_equal("backward passes of reverse mode for m = 2 outputs", passes, 2)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-import torch as _torch
-
-_rng = np.random.default_rng(1014)
+_rng = grading_rng("test_jacobian_reverse")
 for _n, _m in [(1, 1), (2, 5), (6, 2)]:
     _A = _rng.normal(size=(_m, _n))
     def _fn(v, _A=_A):
         return [sum((float(_A[i, j]) * v[j] for j in range(len(v))), 0.0).sin() * v[i % len(v)] + v[0] * v[-1]
                 for i in range(_A.shape[0])]
-    _x = _rng.normal(size=_n)
-    _J, _passes = jacobian_reverse(_fn, list(map(float, _x)))
+    _J, _passes = jacobian_reverse(_fn, list(map(float, _rng.normal(size=_n))))
     report(f"jacobian_reverse_{_n}x{_m}", _J, rtol=1e-9, atol=1e-12)
     report(f"jacobian_reverse_passes_{_n}x{_m}", _passes)
-    _want = _torch.autograd.functional.jacobian(lambda t: _torch.stack(_fn(list(t))), _torch.tensor(_x))
-    expect_close(f"jacobian_reverse n={_n} m={_m}", _J, _want.numpy().reshape(_m, _n), rtol=1e-9, atol=1e-12)
-    expect_equal(f"jacobian_reverse passes n={_n} m={_m}", _passes, _m)
-report("jacobian_reverse_own_code", len(gradkit_references(jacobian_reverse)))
-expect_equal("jacobian_reverse uses gradkit", gradkit_references(jacobian_reverse), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -23,9 +23,11 @@ matrix calculations).
 #
 # **How this notebook works** (as in Assignment 1): fill in the cells marked
 # `# YOUR CODE HERE`, run the visible tests under each, and restart-and-run-all then
-# *Validate* before you submit. Hidden tests compare your answers with `gradkit` and
-# `torch` on fresh random shapes. Do not import the piece you are asked to write from
-# `gradkit` or `torch`: the hidden tests check that the code is yours.
+# *Validate* before you submit. Hidden tests run your code on fresh random shapes and
+# the grader compares the results with those of the reference solution. Write each piece
+# yourself, not with `torch` or the library's version; the library's losses
+# (`gradkit.nn.functional`, and with it all of `gradkit.nn`) are not even available while
+# grading. Only Part 7 uses the library, as the oracle it is meant to be there.
 #
 # **Points** (one line per graded test cell):
 #
@@ -83,25 +85,16 @@ with checking("unbroadcast"):
         got = unbroadcast(g, shape)
         expect_close(f"unbroadcast(arange(12).reshape(3, 4), {shape})", got, expected)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
-from gradkit.autodiff.functions import unbroadcast as _lib_unbroadcast
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2001)
+_rng = grading_rng("test_unbroadcast")
 for _k in range(12):
     _out_shape = tuple(int(n) for n in _rng.integers(1, 4, size=int(_rng.integers(0, 4))))
     # an input shape that broadcasts to _out_shape: drop leading axes, set some axes to 1
     _keep = int(_rng.integers(0, len(_out_shape) + 1))
     _in_shape = tuple(1 if _rng.random() < 0.4 else n for n in _out_shape[len(_out_shape) - _keep:])
     _grad = _rng.normal(size=_out_shape)
-    _got = unbroadcast(_grad, _in_shape)
-    report(f"unbroadcast_{_k}", _got, rtol=1e-12, atol=1e-12)
-    expect_close(f"unbroadcast to {_in_shape} from {_out_shape}", _got, _lib_unbroadcast(_grad, _in_shape))
-    _t = _torch.zeros(_in_shape, dtype=_torch.float64, requires_grad=True)
-    (_t + _torch.zeros(_out_shape, dtype=_torch.float64)).backward(_torch.tensor(_grad))
-    expect_close(f"unbroadcast to {_in_shape} from {_out_shape} vs torch", _got, _t.grad.numpy())
-report("unbroadcast_own_code", len(gradkit_references(unbroadcast)))
-expect_equal("unbroadcast uses gradkit", gradkit_references(unbroadcast), [])
+    report(f"unbroadcast_{_k}", unbroadcast(_grad, _in_shape), rtol=1e-12, atol=1e-12)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -163,27 +156,16 @@ with checking("div_vjp"):
     ga, gb = div_vjp(np.array([1.0]), np.array([6.0]), np.array([2.0]))
 expect_close("div_vjp of 6 / 2 with grad 1: (1/2, -6/4)", (ga, gb), ([0.5], [-1.5]))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2002)
+_rng = grading_rng("test_binary_vjps")
 for _k, (_sa, _sb) in enumerate([((3, 4), (3, 4)), ((2, 1, 3), (4, 1)), ((5,), (2, 3, 5)), ((), (2, 2)), ((1, 3), (2, 1))]):
     _a, _b = _rng.normal(size=_sa), _rng.uniform(0.5, 2.0, size=_sb) * _rng.choice([-1, 1], size=_sb)
-    for _name, _vjp, _op in [("add", lambda g, a, b: add_vjp(g, np.shape(a), np.shape(b)), lambda x, y: x + y),
-                             ("mul", mul_vjp, lambda x, y: x * y), ("div", div_vjp, lambda x, y: x / y)]:
-        _ta = _torch.tensor(_a, requires_grad=True)
-        _tb = _torch.tensor(_b, requires_grad=True)
-        _out = _op(_ta, _tb)
-        _g = _rng.normal(size=tuple(_out.shape))
-        _out.backward(_torch.tensor(_g))
+    for _name, _vjp in [("add", lambda g, a, b: add_vjp(g, np.shape(a), np.shape(b))), ("mul", mul_vjp), ("div", div_vjp)]:
+        _g = _rng.normal(size=np.broadcast_shapes(_sa, _sb))
         _ga, _gb = _vjp(_g, _a, _b)
         report(f"{_name}_vjp_{_k}_a", _ga, rtol=1e-10, atol=1e-12)
         report(f"{_name}_vjp_{_k}_b", _gb, rtol=1e-10, atol=1e-12)
-        expect_close(f"{_name}_vjp grad_a for shapes {_sa}, {_sb}", _ga, _ta.grad.numpy())
-        expect_close(f"{_name}_vjp grad_b for shapes {_sa}, {_sb}", _gb, _tb.grad.numpy())
-for _fn in (add_vjp, mul_vjp, div_vjp):
-    report(f"{_fn.__name__}_own_code", len(gradkit_references(_fn)))
-    expect_equal(f"{_fn.__name__} uses gradkit", gradkit_references(_fn), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -224,27 +206,19 @@ with checking("log_vjp"):
 with checking("relu_vjp"):
     expect_close("relu_vjp(grad=[1,2,3], a=[-1,0,2])", relu_vjp(g_small, x_small), [0.0, 0.0, 3.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2003)
+_rng = grading_rng("test_unary_vjps")
 for _k, _shape in enumerate([(7,), (3, 4), (2, 3, 2)]):
     _x = _rng.normal(size=_shape)
     _g = _rng.normal(size=_shape)
-    for _name, _mine, _torch_fn, _domain in [
-        ("exp", lambda g, x: exp_vjp(g, np.exp(x)), _torch.exp, lambda x: x),
-        ("log", log_vjp, _torch.log, lambda x: np.abs(x) + 0.1),
-        ("relu", relu_vjp, _torch.relu, lambda x: x),
+    _x[..., 0] = 0.0  # relu's derivative at exactly 0 is 0
+    for _name, _mine, _domain in [
+        ("exp", lambda g, x: exp_vjp(g, np.exp(x)), lambda x: x),
+        ("log", log_vjp, lambda x: np.abs(x) + 0.1),
+        ("relu", relu_vjp, lambda x: x),
     ]:
-        _xx = _domain(_x)
-        _t = _torch.tensor(_xx, requires_grad=True)
-        _torch_fn(_t).backward(_torch.tensor(_g))
-        _got = _mine(_g, _xx)
-        report(f"{_name}_vjp_{_k}", _got, rtol=1e-10, atol=1e-12)
-        expect_close(f"{_name}_vjp for shape {_shape}", _got, _t.grad.numpy())
-for _fn in (exp_vjp, log_vjp, relu_vjp):
-    report(f"{_fn.__name__}_own_code", len(gradkit_references(_fn)))
-    expect_equal(f"{_fn.__name__} uses gradkit", gradkit_references(_fn), [])
+        report(f"{_name}_vjp_{_k}", _mine(_g, _domain(_x)), rtol=1e-10, atol=1e-12)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -298,26 +272,16 @@ with checking("mean_vjp"):
     expect_close("mean_vjp(grad=[3, 6, 9], shape=(3, 3), axis=0)", mean_vjp(np.array([3.0, 6.0, 9.0]), (3, 3), axis=0),
                  [[1.0, 2.0, 3.0]] * 3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2004)
+_rng = grading_rng("test_reduction_vjps")
 _cases = [((4,), None, False), ((3, 4), 0, False), ((3, 4), -1, True), ((2, 3, 4), (0, 2), False),
           ((2, 3, 4), (-1, -2), True), ((2, 1, 3), None, True), ((5, 2), 1, False)]
 for _k, (_shape, _axis, _keep) in enumerate(_cases):
-    _x = _rng.normal(size=_shape)
-    for _name, _mine, _reduce in [("sum", sum_vjp, _torch.sum), ("mean", mean_vjp, _torch.mean)]:
-        _t = _torch.tensor(_x, requires_grad=True)
-        _out = _reduce(_t) if _axis is None and not _keep else _reduce(
-            _t, dim=tuple(range(len(_shape))) if _axis is None else _axis, keepdim=_keep)
-        _g = _rng.normal(size=tuple(_out.shape))
-        _out.backward(_torch.tensor(_g))
-        _got = _mine(_g, _shape, _axis, _keep)
-        report(f"{_name}_vjp_{_k}", _got, rtol=1e-10, atol=1e-12)
-        expect_close(f"{_name}_vjp shape={_shape} axis={_axis} keepdims={_keep}", _got, _t.grad.numpy())
-for _fn in (sum_vjp, mean_vjp):
-    report(f"{_fn.__name__}_own_code", len(gradkit_references(_fn)))
-    expect_equal(f"{_fn.__name__} uses gradkit", gradkit_references(_fn), [])
+    _out_shape = np.sum(np.zeros(_shape), axis=_axis, keepdims=_keep).shape
+    for _name, _mine in [("sum", sum_vjp), ("mean", mean_vjp)]:
+        _g = _rng.normal(size=_out_shape)
+        report(f"{_name}_vjp_{_k}", _mine(_g, _shape, _axis, _keep), rtol=1e-10, atol=1e-12)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -371,25 +335,17 @@ with checking("matmul_vjp"):
 expect_close("matmul_vjp grad of the vector a in a (2,) @ B (2, 4)", ga, [2.0, 2.0])
 expect_close("matmul_vjp grad of B in a (2,) @ B (2, 4)", gb, [[1.0] * 4, [2.0] * 4])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2005)
+_rng = grading_rng("test_matmul_vjp")
 _shapes = [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((5,), (5,)), ((2, 3, 4), (4, 5)),
            ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,))]
 for _k, (_sa, _sb) in enumerate(_shapes):
     _a, _b = _rng.normal(size=_sa), _rng.normal(size=_sb)
-    _ta, _tb = _torch.tensor(_a, requires_grad=True), _torch.tensor(_b, requires_grad=True)
-    _out = _ta @ _tb
-    _g = _rng.normal(size=tuple(_out.shape))
-    _out.backward(_torch.tensor(_g))
+    _g = _rng.normal(size=np.shape(_a @ _b))
     _ga, _gb = matmul_vjp(_g, _a, _b)
     report(f"matmul_vjp_{_k}_a", _ga, rtol=1e-9, atol=1e-12)
     report(f"matmul_vjp_{_k}_b", _gb, rtol=1e-9, atol=1e-12)
-    expect_close(f"matmul_vjp grad_a for {_sa} @ {_sb}", _ga, _ta.grad.numpy())
-    expect_close(f"matmul_vjp grad_b for {_sa} @ {_sb}", _gb, _tb.grad.numpy())
-report("matmul_vjp_own_code", len(gradkit_references(matmul_vjp)))
-expect_equal("matmul_vjp uses gradkit", gradkit_references(matmul_vjp), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -563,38 +519,30 @@ with checking("backward"):
     (v * 3.0).sum().backward()  # a second backward adds to v.grad
     expect_close("v.grad after a second backward (gradients accumulate: 5 + 3)", v.grad, [8.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import gradkit as _gk
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-def _expression(lib, x, w, b, c):
-    """The same computation for any Tensor class: broadcasting, matmul, reductions, exp/log/relu."""
+def _expression(x, w, b, c):
+    # broadcasting, matmul, reductions, exp/log/relu, and x used twice
     h = (x @ w + b).relu()
     s = (h * c).sum(axis=1, keepdims=True) / (h.mean(axis=0) + 1.5).sum()
     return ((s.exp() + 1.0).log() - h.mean() * 0.5 + (x - 2.0).sum(axis=0).mean()).sum()
 
-_rng = np.random.default_rng(2006)
+_rng = grading_rng("test_tensor_backward")
 for _k, (_n, _d, _h) in enumerate([(1, 1, 1), (4, 3, 5), (6, 2, 3)]):
     _arrays = [_rng.normal(size=(_n, _d)), _rng.normal(size=(_d, _h)), _rng.normal(size=(_h,)), _rng.normal(size=(1, _h))]
     _mine = [Tensor(a, requires_grad=True) for a in _arrays]
-    _lib = [_gk.Tensor(a.copy(), requires_grad=True) for a in _arrays]
-    _out_mine, _out_lib = _expression(Tensor, *_mine), _expression(_gk.Tensor, *_lib)
-    _out_mine.backward()
-    _out_lib.backward()
-    expect_close(f"expression value n={_n} d={_d} h={_h}", _out_mine.data, _out_lib.data)
-    for _name, _m, _l in zip("xwbc", _mine, _lib):
+    _out = _expression(*_mine)
+    _out.backward()
+    report(f"tensor_backward_{_k}_out", _out.data, rtol=1e-9, atol=1e-12)
+    for _name, _m in zip("xwbc", _mine):
         report(f"tensor_backward_{_k}_{_name}", _m.grad, rtol=1e-9, atol=1e-12)
-        expect_close(f"d out / d {_name} (n={_n} d={_d} h={_h}) vs gradkit", _m.grad, _l.grad, rtol=1e-8, atol=1e-12)
 # A long chain: no recursion limit.
-_z = Tensor(np.ones(3), requires_grad=True)
+_z = Tensor(_rng.normal(size=3), requires_grad=True)
 _node = _z
 for _ in range(5000):
     _node = _node * 1.0
 _node.sum().backward()
 report("tensor_backward_long_chain", _z.grad)
-expect_close("gradient through 5000 multiplications", _z.grad, np.ones(3))
-report("tensor_backward_own_code", len(gradkit_references(backward)))
-expect_equal("backward uses gradkit", gradkit_references(backward), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -668,29 +616,17 @@ expect_close("softmax_cross_entropy([[0, 0], [1000, 0]], labels [0, 1])", loss.i
 # Gradient: (softmax - one_hot) / N = ([0.5, 0.5] - [1, 0]) / 2 and ([1, 0] - [0, 1]) / 2
 expect_close("its gradient (softmax - one_hot) / N", logits.grad, [[-0.25, 0.25], [0.5, -0.5]])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import gradkit
-import gradkit.nn.functional as _gkF
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2007)
+_rng = grading_rng("test_softmax_cross_entropy")
 for _k, (_n, _c, _scale) in enumerate([(1, 2, 1.0), (8, 5, 3.0), (16, 10, 800.0)]):
     _z = _scale * _rng.normal(size=(_n, _c))
     _y = _rng.integers(0, _c, size=_n)
     _mine = Tensor(_z, requires_grad=True)
     _loss = softmax_cross_entropy(_mine, _y)
     _loss.backward()
-    _t = _torch.tensor(_z, requires_grad=True)
-    _want = _torch.nn.functional.cross_entropy(_t, _torch.tensor(_y))
-    _want.backward()
-    _lib = _gkF.cross_entropy(gradkit.Tensor(_z), _y)
     report(f"cross_entropy_{_k}_value", _loss.item(), rtol=1e-9)
     report(f"cross_entropy_{_k}_grad", _mine.grad, rtol=1e-8, atol=1e-12)
-    expect_close(f"softmax_cross_entropy N={_n} C={_c} scale={_scale} vs torch", _loss.item(), _want.item(), rtol=1e-9)
-    expect_close(f"softmax_cross_entropy N={_n} C={_c} vs gradkit", _loss.item(), _lib.item(), rtol=1e-9)
-    expect_close(f"softmax_cross_entropy gradient N={_n} C={_c} vs torch", _mine.grad, _t.grad.numpy(), atol=1e-12)
-report("softmax_cross_entropy_own_code", len(gradkit_references(softmax_cross_entropy)))
-expect_equal("softmax_cross_entropy uses gradkit", gradkit_references(softmax_cross_entropy), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -728,31 +664,17 @@ with checking("multiclass_hinge_loss"):
 expect_close("multiclass_hinge_loss([[3, 1, 2.5]], label 0)", loss.item(), 0.5)
 expect_close("its gradient: -1 for the label, +1 for the violating class 2", scores.grad, [[-1.0, 0.0, 1.0]])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import gradkit
-import gradkit.nn.functional as _gkF
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2008)
+_rng = grading_rng("test_hinge_loss")
 for _k, (_n, _c, _margin) in enumerate([(1, 3, 1.0), (10, 4, 1.0), (7, 10, 0.3)]):
     _s = _rng.normal(size=(_n, _c))
     _y = _rng.integers(0, _c, size=_n)
     _mine = Tensor(_s, requires_grad=True)
     _loss = multiclass_hinge_loss(_mine, _y, _margin)
     _loss.backward()
-    _lib_s = gradkit.Tensor(_s.copy(), requires_grad=True)
-    _lib = _gkF.multiclass_hinge_loss(_lib_s, _y, margin=_margin)
-    _lib.backward()
-    _t = _torch.tensor(_s, requires_grad=True)
-    # torch's MultiMarginLoss divides each row's sum by the number of classes C
-    (_c * _torch.nn.functional.multi_margin_loss(_t, _torch.tensor(_y), margin=_margin)).backward()
     report(f"hinge_{_k}_value", _loss.item(), rtol=1e-10)
     report(f"hinge_{_k}_grad", _mine.grad, rtol=1e-10, atol=1e-12)
-    expect_close(f"multiclass_hinge_loss N={_n} C={_c} vs gradkit", _loss.item(), _lib.item(), rtol=1e-10)
-    expect_close(f"multiclass_hinge_loss gradient N={_n} C={_c} vs gradkit", _mine.grad, _lib_s.grad)
-    expect_close(f"multiclass_hinge_loss gradient N={_n} C={_c} vs torch", _mine.grad, _t.grad.numpy())
-report("multiclass_hinge_loss_own_code", len(gradkit_references(multiclass_hinge_loss)))
-expect_equal("multiclass_hinge_loss uses gradkit", gradkit_references(multiclass_hinge_loss), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -809,9 +731,9 @@ with checking("check_against_library"):
 expect_close("library_error for a detached term (both libraries miss it the same way)", errors[0], 0.0, atol=1e-9)
 expect_close("numerical_error for a detached term: max of 3 p**2 at p = [1, 2]", errors[1], 12.0, rtol=1e-5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2009)
+_rng = grading_rng("test_check_against_library")
 _builds = [
     lambda p, q: ((p @ q).exp() + 1.0).log().mean(),
     lambda p, q: (p * q - p / (q * q + 1.0)).sum(axis=0).relu().sum(),
@@ -914,25 +836,17 @@ with checking("binary_cross_entropy_with_logits"):
 expect_close("binary_cross_entropy_with_logits(z=[0, 1000, -1000], y=1)", loss.item(), (math.log(2) + 1000.0) / 3)
 expect_close("its gradient (sigmoid(z) - y) / N", z.grad, [-0.5 / 3, 0.0, -1.0 / 3])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2010)
+_rng = grading_rng("test_binary_cross_entropy")
 for _k, (_n, _scale) in enumerate([(1, 1.0), (20, 3.0), (30, 500.0)]):
     _z = _scale * _rng.normal(size=_n)
     _y = _rng.integers(0, 2, size=_n).astype(float)
     _mine = Tensor(_z, requires_grad=True)
     _loss = binary_cross_entropy_with_logits(_mine, _y)
     _loss.backward()
-    _t = _torch.tensor(_z, requires_grad=True)
-    _want = _torch.nn.functional.binary_cross_entropy_with_logits(_t, _torch.tensor(_y))
-    _want.backward()
     report(f"bce_{_k}_value", _loss.item(), rtol=1e-9)
     report(f"bce_{_k}_grad", _mine.grad, rtol=1e-8, atol=1e-12)
-    expect_close(f"binary_cross_entropy_with_logits N={_n} scale={_scale} vs torch", _loss.item(), _want.item(), rtol=1e-9)
-    expect_close(f"its gradient N={_n} vs torch", _mine.grad, _t.grad.numpy(), atol=1e-12)
-report("binary_cross_entropy_own_code", len(gradkit_references(binary_cross_entropy_with_logits)))
-expect_equal("binary_cross_entropy_with_logits uses gradkit", gradkit_references(binary_cross_entropy_with_logits), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -997,34 +911,17 @@ check_accuracy = accuracy(w_check, b_check, X_test, y_test)
 if not check_accuracy >= 0.95:
     raise AssertionError(f"expected at least 95% test accuracy on 3 vs 5 (lr=0.5, 300 epochs), got {check_accuracy:.1%}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(2011)
+_rng = grading_rng("test_train_logistic_regression")
 _rows = _rng.choice(len(y_train), size=50, replace=False)
 _w, _b, _losses = train_logistic_regression(X_train[_rows], y_train[_rows], lr=0.3, epochs=4)
-# The same four steps with torch autograd.
-_wt = _torch.zeros(X_train.shape[1], dtype=_torch.float64, requires_grad=True)
-_bt = _torch.zeros((), dtype=_torch.float64, requires_grad=True)
-_Xt, _yt = _torch.tensor(X_train[_rows]), _torch.tensor(y_train[_rows])
-_want_losses = []
-for _ in range(4):
-    _loss = _torch.nn.functional.binary_cross_entropy_with_logits(_Xt @ _wt + _bt, _yt)
-    _loss.backward()
-    _want_losses.append(_loss.item())
-    with _torch.no_grad():
-        for _p in (_wt, _bt):
-            _p -= 0.3 * _p.grad
-            _p.grad = None
 report("train_losses", _losses, rtol=1e-8)
 report("train_w", _w, rtol=1e-7, atol=1e-10)
-expect_close("losses of 4 steps vs torch", _losses, _want_losses, rtol=1e-8)
-expect_close("w after 4 steps vs torch", _w, _wt.detach().numpy(), rtol=1e-7, atol=1e-10)
+report("train_b", _b, rtol=1e-7, atol=1e-10)
 _w, _b, _ = train_logistic_regression(X_train, y_train, lr=0.5, epochs=300)
 _correct = ((X_test @ _w + _b) > 0) == (y_test == 1)
 report("test_accuracy_at_least_95", float(np.mean(_correct) >= 0.95))
-report("train_logistic_regression_own_code", len(gradkit_references(train_logistic_regression)))
-expect_equal("train_logistic_regression uses gradkit", gradkit_references(train_logistic_regression), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -20,12 +20,13 @@ training, activation functions).
 #
 # From here on the automatic differentiation is the course library's `gradkit.Tensor`
 # (what you built in Assignment 2, in a faster form). The layers, the optimiser and the
-# training loop are yours: do not import `gradkit.nn` or `gradkit.optim` in your cells
-# (the hidden tests check).
+# training loop are yours: do not import them from `gradkit.nn` or `gradkit.optim` in
+# your cells (the optimisers are not even available while grading).
 #
 # **How this notebook works** (as before): fill in the cells marked `# YOUR CODE HERE`,
 # run the visible tests under each, and restart-and-run-all then *Validate* before you
-# submit. Hidden tests compare your answers with `gradkit` and `torch` on fresh inputs.
+# submit. Hidden tests run your code on fresh inputs and the grader compares the results
+# with those of the reference solution.
 #
 # **Points** (one line per graded test cell):
 #
@@ -37,13 +38,11 @@ training, activation functions).
 # {{include _helpers.py}}
 import time
 
+# What your cells may use from the library: exactly these.
 from gradkit import Tensor
 from gradkit.autodiff.functions import Function
 from gradkit.data import linear_regression, load_digits, polynomial_regression, spirals
 from gradkit.nn.functional import cross_entropy
-
-# What your cells may use from the library (the hidden tests allow exactly these).
-LIBRARY_ALLOWED = (Tensor, Function, cross_entropy, load_digits)
 
 plt.rcParams["figure.figsize"] = (6.4, 4.0)
 
@@ -94,18 +93,13 @@ expect_equal("all indices once", sorted(int(i) for b in batches for i in b), lis
 expect_equal("the order is rng.permutation(10)", [int(i) for b in batches for i in b],
              [int(i) for i in np.random.default_rng(0).permutation(10)])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
+_rng = grading_rng("test_minibatches")
 for _k, (_n, _b) in enumerate([(1, 1), (7, 7), (8, 3), (100, 32), (64, 16), (5, 10)]):
-    _got = minibatches(_n, _b, np.random.default_rng(3000 + _k))
-    _flat = [int(i) for batch in _got for i in batch]
+    _got = minibatches(_n, _b, np.random.default_rng(int(_rng.integers(2**31))))
     report(f"minibatches_{_k}_sizes", [len(batch) for batch in _got])
-    report(f"minibatches_{_k}_order", _flat)
-    expect_equal(f"minibatches({_n}, {_b}) covers every index once", sorted(_flat), list(range(_n)))
-    expect_equal(f"minibatches({_n}, {_b}) batch sizes", [len(batch) for batch in _got],
-                 [min(_b, _n - s) for s in range(0, _n, _b)])
-report("minibatches_own_code", len(gradkit_references(minibatches)))
-expect_equal("minibatches uses gradkit", gradkit_references(minibatches), [])
+    report(f"minibatches_{_k}_order", [int(i) for batch in _got for i in batch])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -178,19 +172,13 @@ y_line = np.array([1.0, 3.0, 5.0, 7.0])  # exactly y = 2x + 1
 with checking("fit_normal_equations"):
     expect_close("fit_normal_equations on points of y = 2x + 1", fit_normal_equations(X_line, y_line), [2.0, 1.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(3001)
+_rng = grading_rng("test_normal_equations")
 for _k, (_n, _d) in enumerate([(5, 1), (50, 3), (200, 8)]):
     _X = _rng.normal(size=(_n, _d))
     _y = _X @ _rng.normal(size=_d) + 0.7 + 0.1 * _rng.normal(size=_n)
-    _theta = fit_normal_equations(_X, _y)
-    report(f"normal_equations_{_k}", _theta, rtol=1e-7, atol=1e-9)
-    _want = _torch.linalg.lstsq(_torch.tensor(with_bias_column(_X)), _torch.tensor(_y)[:, None]).solution[:, 0]
-    expect_close(f"fit_normal_equations N={_n} D={_d} vs torch.linalg.lstsq", _theta, _want.numpy(), rtol=1e-7)
-report("fit_normal_equations_own_code", len(gradkit_references(fit_normal_equations)))
-expect_equal("fit_normal_equations uses gradkit", gradkit_references(fit_normal_equations), [])
+    report(f"normal_equations_{_k}", fit_normal_equations(_X, _y), rtol=1e-7, atol=1e-9)
 ### END HIDDEN TESTS
 
 # %% [tests id=test_gradient_descent points=3]
@@ -202,27 +190,14 @@ with checking("fit_gradient_descent"):
     theta, _ = fit_gradient_descent(X_line, y_line, lr=0.05, steps=3000)
 expect_close("fit_gradient_descent after 3000 steps (close to y = 2x + 1)", theta, [2.0, 1.0], rtol=1e-4, atol=1e-4)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(3002)
+_rng = grading_rng("test_gradient_descent")
 _X = _rng.normal(size=(40, 3))
 _y = _X @ _rng.normal(size=3) - 0.4 + 0.1 * _rng.normal(size=40)
 _theta, _losses = fit_gradient_descent(_X, _y, lr=0.05, steps=25)
 report("gradient_descent_theta", _theta, rtol=1e-8, atol=1e-10)
 report("gradient_descent_losses", _losses, rtol=1e-8)
-# torch autograd doing the same 25 steps
-_t = _torch.zeros(4, dtype=_torch.float64, requires_grad=True)
-_A, _yt = _torch.tensor(with_bias_column(_X)), _torch.tensor(_y)
-for _ in range(25):
-    _loss = ((_A @ _t - _yt) ** 2).mean()
-    _loss.backward()
-    with _torch.no_grad():
-        _t -= 0.05 * _t.grad
-        _t.grad = None
-expect_close("fit_gradient_descent theta after 25 steps vs torch", _theta, _t.detach().numpy(), rtol=1e-8)
-report("fit_gradient_descent_own_code", len(gradkit_references(fit_gradient_descent)))
-expect_equal("fit_gradient_descent uses gradkit", gradkit_references(fit_gradient_descent), [])
 ### END HIDDEN TESTS
 
 # %% [tests id=test_sgd_least_squares points=3]
@@ -231,17 +206,15 @@ with checking("fit_sgd"):
 expect_equal("number of recorded losses for 400 epochs", len(losses), 400)
 expect_close("fit_sgd on y = 2x + 1 (no noise: SGD converges too)", theta, [2.0, 1.0], rtol=1e-3, atol=1e-3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(3003)
+_rng = grading_rng("test_sgd_least_squares")
 _X = _rng.normal(size=(37, 2))
 _y = _X @ _rng.normal(size=2) + 1.1 + 0.05 * _rng.normal(size=37)
-for _k, _b in enumerate([1, 8, 37]):
-    _theta, _losses = fit_sgd(_X, _y, lr=0.02, epochs=6, batch_size=_b, seed=42 + _k)
+for _b in [1, 8, 37]:
+    _theta, _losses = fit_sgd(_X, _y, lr=0.02, epochs=6, batch_size=_b, seed=int(_rng.integers(2**31)))
     report(f"sgd_theta_batch_{_b}", _theta, rtol=1e-8, atol=1e-10)
     report(f"sgd_losses_batch_{_b}", _losses, rtol=1e-8)
-report("fit_sgd_own_code", len(gradkit_references(fit_sgd)))
-expect_equal("fit_sgd uses gradkit", gradkit_references(fit_sgd), [])
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -326,22 +299,16 @@ with checking("fit_polynomial"):
     expect_close("fit_polynomial to y = 1 - x + 2x^2 (degree 2)", fit_polynomial(x_poly, 1 - x_poly + 2 * x_poly**2, 2),
                  [1.0, -1.0, 2.0], atol=1e-9)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(3004)
+_rng = grading_rng("test_polynomial_fit")
 for _k, (_n, _deg) in enumerate([(3, 0), (12, 2), (30, 5), (9, 8)]):
     _x = _rng.uniform(-1, 1, size=_n)
     _y = np.sin(3 * _x) + 0.1 * _rng.normal(size=_n)
-    _features = polynomial_features(_x, _deg)
-    report(f"polynomial_features_{_k}", _features, rtol=1e-12)
-    expect_close(f"polynomial_features degree {_deg}", _features, np.vander(_x, _deg + 1, increasing=True))
+    report(f"polynomial_features_{_k}", polynomial_features(_x, _deg), rtol=1e-12)
     _coef = fit_polynomial(_x, _y, _deg)
-    _want = np.polynomial.polynomial.polyfit(_x, _y, _deg)
+    report(f"fit_polynomial_{_k}", _coef, rtol=1e-6, atol=1e-8)
     report(f"fit_polynomial_{_k}_train_mse", polynomial_mse(_coef, _x, _y), rtol=1e-6, atol=1e-12)
-    expect_close(f"fit_polynomial N={_n} degree {_deg} vs numpy's polyfit", _coef, _want, rtol=1e-6, atol=1e-8)
-for _fn in (polynomial_features, fit_polynomial):
-    report(f"{_fn.__name__}_own_code", len(gradkit_references(_fn)))
-    expect_equal(f"{_fn.__name__} uses gradkit", gradkit_references(_fn), [])
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -509,37 +476,25 @@ with checking("Module.parameters"):
     shapes = [tuple(p.shape) for p in net.parameters()]
 expect_equal("parameter shapes of Sequential(Linear(3, 4), Sequential(Linear(4, 2)))", shapes, [(4, 3), (4,), (2, 4), (2,)])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
-from gradkit.nn import init as _init
+from gradkit_autograder.channel import report, grading_rng
 
+_rng = grading_rng("test_modules")
 for _k, (_in, _out, _how) in enumerate([(1, 1, "he"), (5, 3, "he"), (7, 4, "xavier"), (64, 10, "xavier")]):
-    _layer = Linear(_in, _out, np.random.default_rng(3005 + _k), init=_how)
-    _lib_w = {"he": _init.he_uniform, "xavier": _init.xavier_uniform}[_how]((_out, _in), np.random.default_rng(3005 + _k))
+    _layer = Linear(_in, _out, np.random.default_rng(int(_rng.integers(2**31))), init=_how)
     report(f"linear_init_{_k}", _layer.weight.data, rtol=1e-6)
-    expect_close(f"Linear({_in}, {_out}, init={_how!r}) weights vs gradkit.nn.init", _layer.weight.data, _lib_w, rtol=1e-6)
-    _x = np.random.default_rng(_k).normal(size=(6, _in)).astype(np.float32)
+    _x = _rng.normal(size=(6, _in)).astype(np.float32)
     _xt = Tensor(_x, requires_grad=True)
     _y = _layer(_xt)
     (_y * _y).sum().backward()
-    _tw = _torch.tensor(_layer.weight.data, requires_grad=True)
-    _tb = _torch.tensor(_layer.bias.data, requires_grad=True)
-    _tx = _torch.tensor(_x, requires_grad=True)
-    _ty = _torch.nn.functional.linear(_tx, _tw, _tb)
-    (_ty * _ty).sum().backward()
     report(f"linear_forward_{_k}", _y.data, rtol=1e-4, atol=1e-5)
     report(f"linear_grad_w_{_k}", _layer.weight.grad, rtol=1e-4, atol=1e-4)
-    expect_close(f"Linear({_in}, {_out}) forward vs torch", _y.data, _ty.detach().numpy(), rtol=1e-4, atol=1e-5)
-    expect_close(f"Linear({_in}, {_out}) weight gradient vs torch", _layer.weight.grad, _tw.grad.numpy(), rtol=1e-4, atol=1e-4)
-    expect_close(f"Linear({_in}, {_out}) input gradient vs torch", _xt.grad, _tx.grad.numpy(), rtol=1e-4, atol=1e-4)
-_shared = Linear(2, 2, np.random.default_rng(9))
-_net = Sequential(_shared, [Linear(2, 3, np.random.default_rng(8)), _shared], Sequential(), Sequential(Linear(3, 1, np.random.default_rng(7))))
+    report(f"linear_grad_x_{_k}", _xt.grad, rtol=1e-4, atol=1e-4)
+_gen = np.random.default_rng(int(_rng.integers(2**31)))
+_shared = Linear(2, 2, _gen)
+_net = Sequential(_shared, [Linear(2, 3, _gen), _shared], Sequential(), Sequential(Linear(3, 1, _gen)))
 report("parameters_shapes", [n for p in _net.parameters() for n in (p.size, *p.shape)])
 _net.zero_grad()
 report("zero_grad_clears", float(all(p.grad is None for p in _net.parameters())))
-for _cls in (Module, Linear, Sequential):
-    report(f"{_cls.__name__}_own_code", len(gradkit_references(_cls, allowed=LIBRARY_ALLOWED)))
-    expect_equal(f"{_cls.__name__} uses gradkit.nn", gradkit_references(_cls, allowed=LIBRARY_ALLOWED), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -646,42 +601,29 @@ with checking("Arctan"):
     Arctan()(t).sum().backward()
 expect_close("d arctan(x) / dx at [0, 1, 2] is 1 / (1 + x^2)", t.grad, [1.0, 0.5, 0.2])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+import types as _types
 
-_rng = np.random.default_rng(3006)
+from gradkit_autograder.channel import report, grading_rng
+
+_rng = grading_rng("test_activations")
 _x = np.concatenate([_rng.normal(scale=3.0, size=(4, 5)), np.array([[-300.0, -30.0, 0.5, 30.0, 300.0]])])
 _g = _rng.normal(size=_x.shape)
-for _name, _module, _reference in [
-    ("relu", ReLU(), _torch.relu), ("sigmoid", Sigmoid(), _torch.sigmoid), ("tanh", Tanh(), _torch.tanh),
-    ("arctan", Arctan(), _torch.atan), ("softmax0", Softmax(axis=0), lambda t: _torch.softmax(t, dim=0)),
-    ("softmax1", Softmax(axis=1), lambda t: _torch.softmax(t, dim=1)),
-]:
+for _name, _module in [("relu", ReLU()), ("sigmoid", Sigmoid()), ("tanh", Tanh()), ("arctan", Arctan()),
+                       ("softmax0", Softmax(axis=0)), ("softmax1", Softmax(axis=1))]:
     _mine = Tensor(_x, requires_grad=True)
     _out = _module(_mine)
     (_out * Tensor(_g)).sum().backward()
-    _t = _torch.tensor(_x, requires_grad=True)
-    _want = _reference(_t)
-    (_want * _torch.tensor(_g)).sum().backward()
     report(f"{_name}_forward", _out.data, rtol=1e-9, atol=1e-12)
     report(f"{_name}_backward", _mine.grad, rtol=1e-7, atol=1e-10)
-    expect_close(f"{_name} forward vs torch", _out.data, _want.detach().numpy(), rtol=1e-9, atol=1e-12)
-    expect_close(f"{_name} gradient vs torch", _mine.grad, _t.grad.numpy(), rtol=1e-7, atol=1e-10)
 # Built from primitives, not from the library's ready-made activations.
 _forbidden = {"sigmoid", "tanh", "softmax", "log_softmax"}
-for _cls in (Arctan, ArctanFunction):
-    report(f"{_cls.__name__}_own_code", len(gradkit_references(_cls, allowed=LIBRARY_ALLOWED)))
-    expect_equal(f"{_cls.__name__} uses gradkit.nn", gradkit_references(_cls, allowed=LIBRARY_ALLOWED), [])
 for _cls in (Sigmoid, Tanh, Softmax):
     _names = set()
     for _member in vars(_cls).values():
         _fn = _member.__func__ if isinstance(_member, staticmethod) else _member
-        if isinstance(_fn, types.FunctionType):
+        if isinstance(_fn, _types.FunctionType):
             _names |= set(_fn.__code__.co_names)
     report(f"{_cls.__name__}_uses_library_activation", len(_names & _forbidden))
-    report(f"{_cls.__name__}_own_code", len(gradkit_references(_cls, allowed=LIBRARY_ALLOWED)))
-    expect_equal(f"{_cls.__name__} calls a ready-made activation", sorted(_names & _forbidden), [])
-    expect_equal(f"{_cls.__name__} uses gradkit.nn", gradkit_references(_cls, allowed=LIBRARY_ALLOWED), [])
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -772,31 +714,21 @@ expect_close("parameter after 3 momentum steps with a constant gradient [1, 1]",
              [[0.9, -2.1], [0.71, -2.29], [0.439, -2.561]])
 expect_equal("p.grad after zero_grad()", p.grad, None)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(3007)
+_rng = grading_rng("test_sgd_optimizer")
 for _k, (_lr, _mu) in enumerate([(0.1, 0.0), (0.05, 0.9), (0.3, 0.5)]):
     _A = _rng.normal(size=(5, 3))
     _target = _rng.normal(size=(5, 2))
-    _w0, _b0 = _rng.normal(size=(3, 2)), _rng.normal(size=(2,))
-    _w, _b = Tensor(_w0.copy(), requires_grad=True), Tensor(_b0.copy(), requires_grad=True)
+    _w = Tensor(_rng.normal(size=(3, 2)), requires_grad=True)
+    _b = Tensor(_rng.normal(size=(2,)), requires_grad=True)
     _opt = SGD([_w, _b], lr=_lr, momentum=_mu)
-    _tw, _tb = _torch.tensor(_w0, requires_grad=True), _torch.tensor(_b0, requires_grad=True)
-    _topt = _torch.optim.SGD([_tw, _tb], lr=_lr, momentum=_mu)
     for _step in range(6):
         _opt.zero_grad()
         (((Tensor(_A) @ _w + _b) - _target) ** 2).mean().backward()
         _opt.step()
-        _topt.zero_grad()
-        (((_torch.tensor(_A) @ _tw + _tb) - _torch.tensor(_target)) ** 2).mean().backward()
-        _topt.step()
     report(f"sgd_{_k}_w", _w.data, rtol=1e-9, atol=1e-12)
     report(f"sgd_{_k}_b", _b.data, rtol=1e-9, atol=1e-12)
-    expect_close(f"SGD(lr={_lr}, momentum={_mu}) after 6 steps vs torch.optim.SGD", _w.data, _tw.detach().numpy(), rtol=1e-9)
-    expect_close(f"SGD(lr={_lr}, momentum={_mu}) bias after 6 steps vs torch.optim.SGD", _b.data, _tb.detach().numpy(), rtol=1e-9)
-report("SGD_own_code", len(gradkit_references(SGD, allowed=LIBRARY_ALLOWED)))
-expect_equal("SGD uses gradkit.optim", gradkit_references(SGD, allowed=LIBRARY_ALLOWED), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -836,33 +768,17 @@ with checking("train_epoch"):
 if not later[-1] < first:
     raise AssertionError(f"train_epoch: the mean loss should fall over 30 epochs, got {first:.4f} then {later[-1]:.4f}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
-import torch as _torch
+from gradkit_autograder.channel import report, grading_rng
 
-_rng = np.random.default_rng(3008)
+_rng = grading_rng("test_train_epoch")
 _X = _rng.normal(size=(23, 4)).astype(np.float32)
 _y = _rng.integers(0, 3, size=23)
-_model = Sequential(Linear(4, 5, np.random.default_rng(1)), ReLU(), Linear(5, 3, np.random.default_rng(2)))
-_weights = [p.data.copy() for p in _model.parameters()]
-_mean_loss = train_epoch(_model, SGD(_model.parameters(), lr=0.2, momentum=0.5), _X, _y, 5, np.random.default_rng(11))
-# the same epoch in torch, on the same batches
-_tp = [_torch.tensor(w, requires_grad=True) for w in _weights]
-_topt = _torch.optim.SGD(_tp, lr=0.2, momentum=0.5)
-_losses = []
-for _batch in [order[s:s + 5] for order in [np.random.default_rng(11).permutation(23)] for s in range(0, 23, 5)]:
-    _h = _torch.relu(_torch.tensor(_X[_batch]) @ _tp[0].T + _tp[1])
-    _loss = _torch.nn.functional.cross_entropy(_h @ _tp[2].T + _tp[3], _torch.tensor(_y[_batch]))
-    _topt.zero_grad()
-    _loss.backward()
-    _topt.step()
-    _losses.append(_loss.item())
+_gen = np.random.default_rng(int(_rng.integers(2**31)))
+_model = Sequential(Linear(4, 5, _gen), ReLU(), Linear(5, 3, _gen))
+_mean_loss = train_epoch(_model, SGD(_model.parameters(), lr=0.2, momentum=0.5), _X, _y, 5,
+                         np.random.default_rng(int(_rng.integers(2**31))))
 report("train_epoch_mean_loss", _mean_loss, rtol=1e-5)
 report("train_epoch_weights", _model.parameters()[2].data, rtol=1e-4, atol=1e-5)
-expect_close("train_epoch mean loss vs torch", _mean_loss, np.mean(_losses), rtol=1e-5)
-expect_close("weights after train_epoch vs torch", _model.parameters()[2].data, _tp[2].detach().numpy(), rtol=1e-4, atol=1e-5)
-report("train_epoch_own_code", len(gradkit_references(train_epoch, allowed=LIBRARY_ALLOWED)))
-expect_equal("train_epoch uses gradkit.nn or gradkit.optim",
-             gradkit_references(train_epoch, allowed=LIBRARY_ALLOWED), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1046,17 +962,15 @@ if not test_accuracy >= 0.95:
 if not seconds_check < 60:
     raise AssertionError(f"train_digits_mlp took {seconds_check:.0f} s; it must finish within a minute")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.channel import report, grading_rng
 
-_model, _losses = train_digits_mlp(seed=2)
+_rng = grading_rng("test_digits_mlp")
+_model, _losses = train_digits_mlp(seed=int(_rng.integers(2**31)))
 _X_test, _y_test = load_digits(split="test")  # a fresh copy: the notebook's arrays could have been changed
 _predicted = np.argmax(_model(Tensor(_X_test)).data, axis=1)
 report("digits_mlp_test_accuracy_at_least_95", float(np.mean(_predicted == _y_test) >= 0.95))
 report("digits_mlp_loss_decreased", float(_losses[-1] < _losses[0]))
 report("digits_mlp_model_is_yours", float(isinstance(_model, Module) and type(_model).__module__ == "__main__"))
-report("train_digits_mlp_own_code", len(gradkit_references(train_digits_mlp, allowed=LIBRARY_ALLOWED)))
-expect_equal("train_digits_mlp uses gradkit.nn or gradkit.optim",
-             gradkit_references(train_digits_mlp, allowed=LIBRARY_ALLOWED), [])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1097,7 +1011,6 @@ _calls = []
 _rate = measure_throughput(lambda: (_calls.append(1), time.sleep(0.02)), batch_size=8, steps=4, warmup=1)
 report("throughput_calls", len(_calls))
 report("throughput_plausible", float(200 <= _rate <= 410))
-report("measure_throughput_own_code", len(gradkit_references(measure_throughput)))
 ### END HIDDEN TESTS
 
 # %% [code]

@@ -203,9 +203,12 @@ class Value:
                 children[0].grad += node.local_grads[0] * g
 
     def zero_grad(self):
-        """Set ``grad`` to 0.0 on this node and every node it was computed from."""
-        for node in topological_order(self):
-            node.grad = 0.0
+        """Set this node's ``grad`` to 0.0 (only this node's, as ``Tensor.zero_grad``).
+
+        To clear the inputs' gradients too, call it on each of them, or let
+        ``Module.zero_grad`` / ``Optimizer.zero_grad`` clear every parameter.
+        """
+        self.grad = 0.0
 
 
 def _to_float(x, where):

@@ -35,27 +35,11 @@ import torch
 
 from gradkit.distributed import ray_runtime
 from gradkit.distributed.devices import collective_backend, worker_resources
+from gradkit.distributed.results import TrainResult, epoch_record
 
 __all__ = ["train_ddp"]
 
 _CHECKPOINT_FILE = "state.pt"
-
-
-def _crash_once(fault: dict) -> None:
-    """Test hook: exit this worker's process, once, after the last checkpoint is registered.
-
-    Ray Train v2's controller writes ``checkpoint_manager_snapshot.json`` in the run's
-    folder each time it registers a reported checkpoint; waiting for that file makes the
-    crash land after the epoch-0 checkpoint is known, however slow the machine, so the
-    restart must resume from it. ``fault["marker"]`` records that the crash happened.
-    """
-    if os.path.exists(fault["marker"]):
-        return  # crashed before: this is the restarted run
-    deadline = time.monotonic() + 120.0
-    while not os.path.exists(fault["registered"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    open(fault["marker"], "w").close()
-    os._exit(1)  # like a killed process: no exception, no clean-up
 
 
 def _gather_placement(rank: int, device: torch.device, world_size: int) -> list[dict]:
@@ -117,14 +101,11 @@ def _ddp_loop(config: dict) -> None:
                         sampler=sampler, drop_last=True)
     loader = ray.train.torch.prepare_data_loader(loader, add_dist_sampler=False)  # moves batches to the device
     loss_fn = resolve_loss(config["loss"], config["y"])
-    fault = config.get("fault")  # test hook: kill one worker once, see tests
 
     for epoch in range(first_epoch, config["epochs"]):
         sampler.set_epoch(epoch)  # a new shuffle, still disjoint across workers
         start, compute, losses, samples = time.perf_counter(), 0.0, [], 0
         for batch_inputs, batch_targets in loader:
-            if fault and rank == fault["rank"] and epoch == fault["epoch"]:
-                _crash_once(fault)
             step_start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(batch_inputs), batch_targets)
@@ -134,11 +115,9 @@ def _ddp_loop(config: dict) -> None:
             compute += time.perf_counter() - step_start
             samples += len(batch_inputs) * context.get_world_size()
         seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "loss": _mean_over_ranks(float(np.mean(losses))),
-                        "samples_per_s": samples / seconds,
-                        "seconds": seconds, "compute_s": compute,
-                        "communication_s": max(seconds - compute, 0.0),
-                        "resumed": first_epoch > 0 and epoch == first_epoch})
+        history.append(epoch_record(epoch, _mean_over_ranks(float(np.mean(losses))), samples,
+                                    seconds, compute,
+                                    resumed=first_epoch > 0 and epoch == first_epoch))
         if epoch == 0 and rank == 0:
             history[-1]["startup_s"] = time.time() - config["called_wall"] - seconds
         metrics = {k: v for k, v in history[-1].items() if not isinstance(v, bool)}
@@ -156,20 +135,16 @@ def _ddp_loop(config: dict) -> None:
 
 def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, use_gpu: bool,
               epochs: int, batch_size: int, lr: float, seed: int, loss, max_failures: int = 0,
-              storage_path: str | None = None, called: float | None = None, fault: dict | None = None):
+              storage_path: str | None = None, called: float | None = None) -> TrainResult:
     """Run :func:`_ddp_loop` under a ``TorchTrainer``; return a :class:`TrainResult`.
 
     ``storage_path`` is where checkpoints go: a temporary folder by default on a one-node
     cluster; on a multi-node cluster it is required and must be a path every node can
     reach (NFS, ``s3://...``).
-    ``fault`` is a test hook: ``{"rank": r, "epoch": e, "marker": path}`` makes worker
-    ``r`` exit once in epoch ``e``, after the previous epoch's checkpoint is registered.
     """
     import ray
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
-
-    from gradkit.distributed.trainer import TrainResult
 
     called = time.perf_counter() if called is None else called
     called_wall = time.time() - (time.perf_counter() - called)
@@ -190,9 +165,6 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
                 "cloud URI such as 's3://bucket/prefix'")
         storage_path = tempfile.mkdtemp(prefix="gradkit-ddp-")
     run_name = f"gradkit-ddp-{int(time.time() * 1000)}"
-    if fault is not None:
-        fault = {**fault, "registered": os.path.join(storage_path, run_name,
-                                                     "checkpoint_manager_snapshot.json")}
     scaling = {"num_workers": workers, "use_gpu": use_gpu, "resources_per_worker": per_worker}
     if not ray.train.is_v2_enabled():
         # Ray Train v1 runs the trainer in an actor holding a CPU by default; v2's
@@ -202,7 +174,7 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
         _ddp_loop,
         train_loop_config={"model_fn": model_fn, "X": X, "y": y, "epochs": epochs,
                            "batch_size": batch_size, "lr": lr, "seed": seed, "loss": loss,
-                           "called_wall": called_wall, "fault": fault},
+                           "called_wall": called_wall},
         torch_config=TorchConfig(backend=backend, timeout_s=300),
         scaling_config=ray.train.ScalingConfig(**scaling),
         run_config=ray.train.RunConfig(

@@ -4,16 +4,19 @@ Ray reports a dead actor as ``RayActorError`` and a raising task as ``RayTaskErr
 often on a *different* call than the one that broke (a ring step fails because its
 neighbour died; a gloo all-reduce raises "connection reset" because its peer died). :func:`wait_for` waits on a group's calls and, when something fails,
 asks every actor of the group whether it is still alive, so that the error names the
-dead rank or stage, and never waits forever (``timeout_s``).
+dead rank or stage, and never waits forever (``timeout_s``). :func:`names_failure` is
+the other half, inside the actors: a method that raises says which rank or stage it was.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import Callable
 
 import ray
 
-__all__ = ["DistributedTrainingError", "ActorDiedError", "dead_members", "wait_for"]
+__all__ = ["DistributedTrainingError", "ActorDiedError", "dead_members", "names_failure", "wait_for"]
 
 
 class DistributedTrainingError(RuntimeError):
@@ -22,6 +25,28 @@ class DistributedTrainingError(RuntimeError):
 
 class ActorDiedError(DistributedTrainingError):
     """A worker or stage process died (exited, was killed, or its node was lost)."""
+
+
+def names_failure(error_type: type[Exception], role: str, index_attribute: str) -> Callable:
+    """Decorator for actor methods: any exception becomes ``error_type`` naming the actor.
+
+    The message reads ``"<role> <index> failed in <method>: <error type>: <error>"``, the
+    index being the actor's attribute ``index_attribute`` (``"rank"`` of a worker,
+    ``"index"`` of a pipeline stage); the original error is kept as ``__cause__``. An
+    ``error_type`` raised inside (already named) passes unchanged.
+    """
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except error_type:
+                raise
+            except Exception as error:
+                raise error_type(f"{role} {getattr(self, index_attribute)} failed in "
+                                 f"{method.__name__}: {type(error).__name__}: {error}") from error
+        return wrapper
+    return decorate
 
 
 def dead_members(actors: list, probe_timeout_s: float = 1.0) -> list[int]:

@@ -26,7 +26,6 @@ memory; a CUDA stage copies them to and from its GPU).
 from __future__ import annotations
 
 import collections
-import functools
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -37,7 +36,7 @@ import torch
 
 from gradkit.distributed import ray_runtime
 from gradkit.distributed.devices import actor_device, resolve_use_gpu, worker_resources
-from gradkit.distributed.errors import wait_for
+from gradkit.distributed.errors import names_failure, wait_for
 from gradkit.distributed.local_training import resolve_loss
 from gradkit.distributed.pipeline_timeline import measured_bubble, theoretical_bubble
 from gradkit.distributed.ring_allreduce import chunk_bounds
@@ -92,16 +91,8 @@ def schedule_ops(schedule: str, stage: int, stages: int, micro_batches: int) -> 
     raise ValueError(f"pipeline: schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
-def _names_stage(method: Callable) -> Callable:
-    """Re-raise any exception in a stage method as StageError naming the stage index."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as error:
-            raise StageError(f"pipeline stage {self.index} failed in {method.__name__}: "
-                             f"{type(error).__name__}: {error}") from error
-    return wrapper
+# Any exception in a stage method becomes a StageError naming the stage index.
+_names_stage = names_failure(StageError, "pipeline stage", "index")
 
 
 @ray.remote

@@ -22,7 +22,6 @@ Ray is joined or started by :func:`gradkit.distributed.ray_runtime.ensure_ray`
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -36,6 +35,7 @@ from gradkit.distributed.errors import wait_for
 from gradkit.distributed.local_training import (as_tensors, build_model, compute_gradients,
                                                 flatten_parameters, resolve_loss)
 from gradkit.distributed.parameter_server import ParameterServer, shard_bounds
+from gradkit.distributed.results import TrainResult, epoch_record
 from gradkit.distributed.ring_allreduce import ring_allreduce_refs
 from gradkit.distributed.sharding import ShardedSampler
 from gradkit.distributed.torch_allreduce import init_process_group
@@ -47,25 +47,6 @@ STRATEGIES = ("single", "ps-sync", "ps-async", "ring", "torch-allreduce", "ddp")
 
 _RECOVERY = ("Restart train() (it starts fresh workers), or use strategy='ddp' with "
              "max_failures > 0, which restarts failed workers from the last checkpoint.")
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    ``history`` has one dict per epoch: ``epoch``, ``loss`` (mean batch loss),
-    ``samples_per_s``, ``seconds`` (wall), ``compute_s`` (forward, backward and update,
-    mean over workers) and ``communication_s`` (the rest of the wall time: transfers,
-    waiting, scheduling); ``ps-async`` adds ``max_staleness`` and ``staleness`` (every read's).
-    """
-
-    state_dict: dict
-    history: list[dict]
-    strategy: str
-    workers: int
-    device: str
-    startup_s: float
-    placement: list[dict] = field(default_factory=list)
 
 
 def _validate(model_fn, data, strategy, workers, batch_size, epochs, lr, staleness, server_shards):
@@ -142,17 +123,11 @@ def _train_single(model_fn, X, y, use_gpu, epochs, batch_size, lr, seed, loss, c
             optimizer.step()
             compute += seconds + time.perf_counter() - step_start
             losses.append(value)
-        history.append(_epoch_record(epoch, losses, len(losses) * batch_size,
-                                     time.perf_counter() - start, compute))
+        history.append(epoch_record(epoch, np.mean(losses), len(losses) * batch_size,
+                                    time.perf_counter() - start, compute))
     state = {name: value.detach().cpu() for name, value in model.state_dict().items()}
     return TrainResult(state, history, "single", 1, str(device), startup,
                        [{"rank": 0, "device": str(device), "node": "driver"}])
-
-
-def _epoch_record(epoch: int, losses: list, samples: int, seconds: float, compute_s: float) -> dict:
-    return {"epoch": epoch, "loss": float(np.mean(losses)), "samples_per_s": samples / seconds,
-            "seconds": seconds, "compute_s": compute_s,
-            "communication_s": max(seconds - compute_s, 0.0)}
 
 
 def _train_on_actors(model_fn, X, y, strategy, workers, use_gpu, epochs, batch_size, lr, seed,
@@ -188,8 +163,8 @@ def _train_on_actors(model_fn, X, y, strategy, workers, use_gpu, epochs, batch_s
             losses, extra = run_epoch(replicas, steps, context, label, timeout_s)
             seconds = time.perf_counter() - start
             compute = np.mean(ray.get([r.take_compute_seconds.remote() for r in replicas]))
-            record = _epoch_record(epoch, losses, steps * batch_size * workers, seconds, float(compute))
-            history.append({**record, **extra})
+            history.append(epoch_record(epoch, np.mean(losses), steps * batch_size * workers,
+                                        seconds, float(compute), **extra))
         state = _final_state(strategy, replicas, servers, timeout_s, what)
         device = placement[0]["device"]
         return TrainResult(state, history, strategy, workers, device, startup, placement)

@@ -10,7 +10,6 @@ worker broke, not only what.
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Callable
 
@@ -20,6 +19,7 @@ import torch
 from torch.utils.data import BatchSampler
 
 from gradkit.distributed.devices import actor_device
+from gradkit.distributed.errors import names_failure
 from gradkit.distributed.local_training import (as_tensors, build_model, compute_gradients,
                                                 flatten_gradients, flatten_parameters,
                                                 load_flat_gradients, load_flat_parameters,
@@ -35,18 +35,8 @@ class WorkerError(RuntimeError):
     """A data-parallel worker raised; the message starts with the worker's rank."""
 
 
-def _names_rank(method: Callable) -> Callable:
-    """Wrap an actor method so that any exception becomes a WorkerError naming the rank."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except WorkerError:
-            raise
-        except Exception as error:
-            raise WorkerError(f"data-parallel worker rank {self.rank} failed in "
-                              f"{method.__name__}: {type(error).__name__}: {error}") from error
-    return wrapper
+# Any exception in a worker method becomes a WorkerError that starts with the rank.
+_names_rank = names_failure(WorkerError, "data-parallel worker rank", "rank")
 
 
 @ray.remote

@@ -1,11 +1,16 @@
-"""Neural-network building blocks on top of ``gradkit.Tensor``.
+"""Neural-network building blocks on top of ``gradkit.Tensor`` (numpy only).
 
-- ``Module`` / ``Parameter``: parameter registration, ``state_dict``, train/eval.
-- ``Linear``, ``Sequential``, ``mlp``: the layers an MLP needs, and a builder.
-- ``ReLU``, ``Sigmoid``, ``Tanh``, ``Arctan``, ``Softmax``, ``LogSoftmax``: activations.
+Modules, each with one job:
+
+- ``module``: ``Module`` / ``Parameter``: parameter registration, ``zero_grad``
+  (clears every parameter's gradient), ``state_dict``, train/eval.
+- ``layers``: ``Linear``, ``Sequential`` and ``mlp``, the layers an MLP needs and a builder.
+- ``activations``: ``ReLU``, ``Sigmoid``, ``Tanh``, ``Arctan``, ``Softmax``, ``LogSoftmax``.
 - ``functional`` (also ``gradkit.nn.F``): the same as plain functions, plus the losses
   ``mse_loss``, ``cross_entropy``, ``binary_cross_entropy(_with_logits)`` and
-  ``multiclass_hinge_loss``; their module forms are ``MSELoss`` etc.
+  ``multiclass_hinge_loss``.
+- ``losses``: the losses as modules, ``MSELoss``, ``CrossEntropyLoss``, ``BCELoss``,
+  ``BCEWithLogitsLoss``, ``MultiClassHingeLoss``.
 - ``init``: Xavier/Glorot and He/Kaiming initialisation.
 """
 

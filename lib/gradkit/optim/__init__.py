@@ -1,8 +1,15 @@
-"""Optimizers and learning-rate schedules for gradkit parameters.
+"""Optimizers and learning-rate schedules for gradkit parameters (numpy only).
 
-``SGD`` (momentum, Nesterov, weight decay) and ``Adam`` follow ``torch.optim``'s update
-rules exactly. Schedules (``StepLR``, ``CosineAnnealing``, ``LinearWarmup``) work as
-schedulers attached to an optimizer or as pure functions of the step number.
+Modules, each with one job:
+
+- ``optimizer``: ``Optimizer``, the base class: the parameter list, ``zero_grad``, ``step``.
+- ``sgd``: ``SGD`` with momentum, Nesterov and weight decay.
+- ``adam``: ``Adam``.
+- ``schedules``: ``StepLR``, ``CosineAnnealing`` and ``LinearWarmup`` as schedulers
+  attached to an optimizer, and as pure functions of the step number
+  (``step_lr``, ``cosine_annealing``, ``linear_warmup``, ``scaled_lr``).
+
+``SGD`` and ``Adam`` follow ``torch.optim``'s update rules exactly.
 """
 
 from gradkit.optim.adam import Adam

@@ -1,0 +1,817 @@
+"""Source of assignments/a4_pytorch_gans/pytorch_gans.ipynb (built by assignments/tools/build_notebooks.py).
+
+Assignment 4, "From gradkit to PyTorch; GANs". Lectures 000 (PyTorch: layers and models
+as Python classes, a generator and a discriminator as two models with their own losses,
+automatic differentiation) and 001 (mini-batch training). The library counterpart is
+gradkit.gan (withheld while grading: losses, models, measures, training).
+"""
+
+# %% [markdown]
+# # Assignment 4: From gradkit to PyTorch; generative adversarial networks
+#
+# So far you have trained networks with the course library, `gradkit`, whose insides you
+# wrote. Real work uses a framework such as **PyTorch**: the same ideas (tensors, a graph
+# recorded as you compute, reverse-mode differentiation, modules, optimisers) with fast
+# kernels, GPUs and a large ecosystem. Part 1 moves the Assignment 3 MLP to PyTorch and
+# checks, to the last digits, that both libraries compute the same gradients.
+#
+# Then a model that needs two networks at once: a **generative adversarial network**
+# (GAN). A *generator* $G$ turns random noise $z$ into samples; a *discriminator* $D$
+# tells real samples from generated ones. They are trained against each other. You will
+# write both networks as `torch.nn.Module` classes, their losses, and the alternating
+# training step; train on a ring of 8 Gaussians; measure **mode collapse**; see why one
+# form of the generator loss stalls at the start; and finally generate handwritten digits.
+#
+# The code runs on a GPU when there is one (`DEVICE` below) and on the CPU otherwise.
+# Do not import `gradkit.gan.losses`, `gradkit.gan.models`, `gradkit.gan.measures` or
+# `gradkit.gan.training` (they hold the library's answers and are absent while grading).
+#
+# **How this notebook works** (as before): fill in the cells marked `# YOUR CODE HERE`,
+# run the visible tests under each, and restart-and-run-all then *Validate* before you
+# submit. Hidden tests run your code on fresh inputs; the grader compares the results
+# with the reference solution's.
+#
+# **Points** (one line per graded test cell):
+#
+# {{points_table}}
+
+# %% [locked id=setup]
+# Set-up: run this cell first. It imports what the notebook uses and defines the
+# small helpers that the visible tests call. You do not need to change it.
+# {{include _helpers.py}}
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gradkit import Tensor
+from gradkit.gan.data import gan_digits, ring_of_gaussians
+from gradkit.gan.digit_measures import class_entropy, classes_produced, feature_frechet_distance
+from gradkit.gan.plots import plot_history, plot_image_grid, plot_samples_2d
+from gradkit.nn import mlp
+from gradkit.nn.functional import cross_entropy
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+print(f"torch {torch.__version__}, computing on {DEVICE}")
+plt.rcParams["figure.figsize"] = (6.4, 4.0)
+
+# %% [markdown]
+# ## Part 1. From gradkit to PyTorch
+#
+# In PyTorch a layer is a `torch.nn.Module`, a model is a module made of modules, and
+# `nn.Sequential` chains them, as in `gradkit.nn`. `nn.Linear(n_in, n_out)` stores its
+# weight as `(n_out, n_in)` and computes $x W^\top + b$: the same layout as `gradkit.nn.Linear`,
+# so weights copy across without a transpose. A tensor with `requires_grad=True` records
+# the operations on it; `loss.backward()` fills each parameter's `.grad`.
+#
+# Write
+#
+# - `torch_mlp(sizes)`: an `nn.Sequential` of `nn.Linear` layers of the given sizes with
+#   `nn.ReLU()` between them (none after the last), exactly like `gradkit.nn.mlp(sizes)`,
+#   so that the two have the same parameter names (`"0.weight"`, `"0.bias"`, `"2.weight"`, ...);
+# - `copy_weights(gradkit_model, torch_model)`: copy every parameter of the gradkit model into
+#   the torch model, keeping the dtype of the gradkit arrays (float64 stays float64);
+# - `torch_gradients(model, X, y)`: the mean cross-entropy of `model(X)` against the labels
+#   `y`, back-propagated; return the loss as a float and the gradients of the parameters in
+#   order, as a list of numpy arrays.
+
+# %% [solution id=torch_mlp]
+def torch_mlp(sizes):
+    """nn.Sequential(Linear, ReLU, Linear, ..., Linear) with the given layer sizes."""
+    ### BEGIN SOLUTION
+    layers = []
+    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if k < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+    ### END SOLUTION
+
+
+def copy_weights(gradkit_model, torch_model):
+    """Copy gradkit_model's parameters into torch_model (same names, same dtype). Returns torch_model."""
+    ### BEGIN SOLUTION
+    state = {name: torch.from_numpy(array) for name, array in gradkit_model.state_dict().items()}
+    torch_model.to(next(iter(state.values())).dtype)
+    torch_model.load_state_dict(state)
+    return torch_model
+    ### END SOLUTION
+
+
+def torch_gradients(model, X, y):
+    """(loss as a float, [gradient of each parameter as a numpy array]) of the mean cross-entropy."""
+    ### BEGIN SOLUTION
+    model.zero_grad()
+    loss = F.cross_entropy(model(torch.as_tensor(X)), torch.as_tensor(y))
+    loss.backward()
+    return loss.item(), [p.grad.detach().cpu().numpy() for p in model.parameters()]
+    ### END SOLUTION
+
+# %% [locked id=gradkit_helpers]
+def gradkit_gradients(model, X, y):
+    """The same with gradkit (given): loss and gradients of the mean cross-entropy."""
+    model.zero_grad()
+    loss = cross_entropy(model(Tensor(X)), y)
+    loss.backward()
+    return float(loss.data), [p.grad for p in model.parameters()]
+
+
+def gradkit_mlp_float64(sizes, seed):
+    """gradkit.nn.mlp with its parameters in float64, for a comparison to the last digits."""
+    model = mlp(sizes, seed=seed)
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    return model
+
+# %% [tests id=test_torch_mlp points=4]
+with checking("torch_mlp, copy_weights, torch_gradients"):
+    model_t = torch_mlp([3, 4, 2])
+    expect_equal("layers of torch_mlp([3, 4, 2])", [type(m).__name__ for m in model_t], ["Linear", "ReLU", "Linear"])
+    model_g = gradkit_mlp_float64([3, 4, 2], seed=0)
+    copy_weights(model_g, model_t)
+    X_small = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 1.0]])
+    loss_t, grads_t = torch_gradients(model_t, X_small, np.array([0, 1]))
+loss_g, grads_g = gradkit_gradients(model_g, X_small, np.array([0, 1]))
+expect_close("loss: torch vs gradkit", loss_t, loss_g, rtol=1e-12)
+for name, a, b in zip(["0.weight", "0.bias", "2.weight", "2.bias"], grads_t, grads_g):
+    expect_close(f"gradient of {name}: torch vs gradkit (float64)", a, b, rtol=1e-10, atol=1e-12)
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_torch_mlp")
+_sizes = [int(_rng.integers(2, 9)), int(_rng.integers(2, 17)), int(_rng.integers(2, 17)), 10]
+_X = _rng.normal(size=(int(_rng.integers(3, 40)), _sizes[0]))
+_y = _rng.integers(0, 10, size=len(_X))
+_model = torch_mlp(_sizes)
+report("torch_mlp_layers", [1.0 if isinstance(m, nn.Linear) else 2.0 if isinstance(m, nn.ReLU) else 0.0 for m in _model])
+_gk = mlp(_sizes, seed=int(_rng.integers(2**31)))
+for _p in _gk.parameters():
+    _p.data = _p.data.astype(np.float64)
+_loss, _grads = torch_gradients(copy_weights(_gk, _model), _X, _y)
+report("torch_mlp_loss", _loss, rtol=1e-10, atol=1e-12)
+for _k, _g in enumerate(_grads):
+    report(f"torch_mlp_grad_{_k}", _g, rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Same numbers; now the speed. The cell below times one training step (forward, backward,
+# SGD update) of the 64-128-10 digits MLP in both libraries, float32, at a few batch sizes.
+# On a CPU and for layers this small the two are close: both spend their time in the same
+# kind of matrix-multiply kernels, and gradkit's `Tensor` was written to keep its Python
+# overhead low. PyTorch pulls ahead with what gradkit does not have: GPUs, fused kernels
+# and fast convolutions, which Part 7 needs. (Try it: move `pt_model` and the batch to
+# `DEVICE` on a machine with a GPU.)
+
+# %% [code]
+with checking("torch_mlp"):
+    torch_mlp([2, 2])   # the speed comparison below needs your torch_mlp
+X_digits, y_digits = gan_digits("train", images=False)
+speed = []
+for batch_size in (32, 256, 1024):
+    rows = np.arange(batch_size) % len(X_digits)
+    Xb, yb = X_digits[rows], y_digits[rows]
+    gk_model = mlp([64, 128, 10], seed=0)
+    pt_model = torch_mlp([64, 128, 10])
+    pt_optimizer = torch.optim.SGD(pt_model.parameters(), lr=0.01)
+    Xb_t, yb_t = torch.from_numpy(Xb), torch.from_numpy(yb)
+
+    def gradkit_step():
+        loss = cross_entropy(gk_model(Tensor(Xb)), yb)
+        gk_model.zero_grad()
+        loss.backward()
+        for p in gk_model.parameters():
+            p.data -= 0.01 * p.grad
+
+    def torch_step():
+        loss = F.cross_entropy(pt_model(Xb_t), yb_t)
+        pt_optimizer.zero_grad()
+        loss.backward()
+        pt_optimizer.step()
+
+    timings = []
+    for step in (gradkit_step, torch_step):
+        step()  # warm-up
+        start = time.perf_counter()
+        for _ in range(20):
+            step()
+        timings.append((time.perf_counter() - start) / 20)
+    speed.append((batch_size, *timings))
+    print(f"batch {batch_size:5d}: gradkit {timings[0] * 1e3:7.2f} ms/step, torch {timings[1] * 1e3:7.2f} ms/step, "
+          f"torch is {timings[0] / timings[1]:.1f}x faster")
+
+# %% [markdown]
+# ## Part 2. A generator and a discriminator
+#
+# The data: 8 Gaussians with standard deviation $\sigma = 0.02$ on a circle of radius 2, the
+# standard test of whether a GAN learns *every* part of a distribution.
+#
+# The **generator** $G_\theta$ maps noise $z \sim \mathcal N(0, I_2)$ to a point in the plane; the
+# **discriminator** $D_\phi$ maps a point to a *logit* $\ell$ and $D(x) = \sigma(\ell)$ is its
+# probability that $x$ is real. Write both as `nn.Module` classes, with exactly these layers
+# in an `nn.Sequential` stored as `self.net` (the hidden tests fill the parameters in order):
+#
+# - `Generator(noise_dim=2, hidden=128, out_dim=2)`: `Linear(noise_dim, hidden)`, `ReLU`,
+#   `Linear(hidden, hidden)`, `ReLU`, `Linear(hidden, out_dim)`; keep `self.noise_dim`;
+# - `Discriminator(in_dim=2, hidden=128)`: `Linear(in_dim, hidden)`, `LeakyReLU(0.2)`,
+#   `Linear(hidden, hidden)`, `LeakyReLU(0.2)`, `Linear(hidden, 1)`; `forward` returns the
+#   logits as a vector of shape `(n,)`, not `(n, 1)`.
+#
+# (LeakyReLU in the discriminator keeps a small gradient for negative inputs, so the
+# generator gets a signal everywhere.)
+
+# %% [solution id=gan_models]
+class Generator(nn.Module):
+    """noise (n, noise_dim) -> samples (n, out_dim)."""
+
+    def __init__(self, noise_dim=2, hidden=128, out_dim=2):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.noise_dim = noise_dim
+        self.net = nn.Sequential(nn.Linear(noise_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, out_dim))
+        ### END SOLUTION
+
+    def forward(self, z):
+        ### BEGIN SOLUTION
+        return self.net(z)
+        ### END SOLUTION
+
+
+class Discriminator(nn.Module):
+    """samples (n, in_dim) -> logits (n,)."""
+
+    def __init__(self, in_dim=2, hidden=128):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        return self.net(x).squeeze(1)
+        ### END SOLUTION
+
+# %% [tests id=test_gan_models points=3]
+with checking("Generator and Discriminator"):
+    G_check, D_check = Generator(noise_dim=3, hidden=16), Discriminator(hidden=16)
+    expect_equal("Generator(3, 16) output shape for 5 noise vectors", tuple(G_check(torch.randn(5, 3)).shape), (5, 2))
+    expect_equal("Discriminator(hidden=16) output shape for 5 points", tuple(D_check(torch.randn(5, 2)).shape), (5,))
+    expect_equal("Generator(3, 16) parameter count", sum(p.numel() for p in G_check.parameters()),
+                 (3 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2))
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_gan_models")
+_noise, _hidden = int(_rng.integers(1, 6)), int(_rng.integers(3, 20))
+for _name, _model, _inputs in [("generator", Generator(noise_dim=_noise, hidden=_hidden), _rng.normal(size=(9, _noise))),
+                               ("discriminator", Discriminator(hidden=_hidden), _rng.normal(size=(9, 2)))]:
+    _model = _model.double()
+    with torch.no_grad():
+        for _p in _model.parameters():
+            _p.copy_(torch.from_numpy(_rng.normal(scale=0.5, size=tuple(_p.shape))))
+        report(f"{_name}_parameter_shapes", [float(n) for p in _model.parameters() for n in p.shape])
+        report(f"{_name}_output", _model(torch.from_numpy(_inputs)).numpy(), rtol=1e-9, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Part 3. The losses
+#
+# The discriminator is a binary classifier, real = 1 and fake = 0, trained with the
+# binary cross-entropy:
+#
+# $$L_D = -\frac1n\sum_i \log D(x_i) \;-\; \frac1n\sum_i \log\big(1 - D(G(z_i))\big).$$
+#
+# The original GAN game is **minimax**: the generator minimises the same quantity's second
+# term, the **saturating** loss $L_G^{\text{sat}} = \frac1n\sum_i \log\big(1 - D(G(z_i))\big)$.
+# In practice one uses the **non-saturating** loss $L_G^{\text{ns}} = -\frac1n\sum_i \log D(G(z_i))$
+# (maximise the probability that D calls the fakes real); Part 6 shows why.
+#
+# Compute all three **from logits** with `F.binary_cross_entropy_with_logits`, which is stable
+# for any logit: note $-\log\sigma(\ell) = \text{BCE}(\ell, 1)$ and $-\log(1 - \sigma(\ell)) = \text{BCE}(\ell, 0)$.
+# Writing `torch.log(torch.sigmoid(logits))` instead gives `-inf` at a logit of $-100$.
+
+# %% [solution id=gan_losses]
+def d_loss(real_logits, fake_logits):
+    """L_D = -mean log D(x) - mean log(1 - D(G(z))), from logits."""
+    ### BEGIN SOLUTION
+    real_term = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake_term = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real_term + fake_term
+    ### END SOLUTION
+
+
+def g_loss_saturating(fake_logits):
+    """L_G = mean log(1 - D(G(z))), the minimax generator loss."""
+    ### BEGIN SOLUTION
+    return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    ### END SOLUTION
+
+
+def g_loss_non_saturating(fake_logits):
+    """L_G = -mean log D(G(z))."""
+    ### BEGIN SOLUTION
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    ### END SOLUTION
+
+# %% [tests id=test_gan_losses points=4]
+zero = torch.zeros(4)
+with checking("d_loss, g_loss_saturating, g_loss_non_saturating"):
+    expect_close("d_loss at logits 0 (D = 1/2 everywhere): 2 log 2", float(d_loss(zero, zero)), 2 * np.log(2))
+    expect_close("g_loss_saturating at logit 0: log(1/2)", float(g_loss_saturating(zero)), np.log(0.5))
+    expect_close("g_loss_non_saturating at logit 0: -log(1/2)", float(g_loss_non_saturating(zero)), np.log(2))
+    expect_close("d_loss with real logit +100 and fake logit -100 (a perfect D): 0",
+                 float(d_loss(torch.tensor([100.0]), torch.tensor([-100.0]))), 0.0, atol=1e-6)
+    expect_close("g_loss_non_saturating at fake logit -100: 100 (finite!)",
+                 float(g_loss_non_saturating(torch.tensor([-100.0]))), 100.0)
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_gan_losses")
+_real = np.concatenate([_rng.normal(scale=5, size=7), [100.0, -100.0]])
+_fake = np.concatenate([_rng.normal(scale=5, size=5), [-100.0, 100.0, 0.0]])
+_r = torch.tensor(_real, requires_grad=True)
+_f = torch.tensor(_fake, requires_grad=True)
+_value = d_loss(_r, _f)
+_value.backward()
+report("d_loss_value", _value.item(), rtol=1e-9, atol=1e-12)
+report("d_loss_grad_real", _r.grad.numpy(), rtol=1e-9, atol=1e-14)
+report("d_loss_grad_fake", _f.grad.numpy(), rtol=1e-9, atol=1e-14)
+for _name, _loss in [("saturating", g_loss_saturating), ("non_saturating", g_loss_non_saturating)]:
+    _f = torch.tensor(_fake, requires_grad=True)
+    _value = _loss(_f)
+    _value.backward()
+    report(f"g_loss_{_name}_value", _value.item(), rtol=1e-9, atol=1e-12)
+    report(f"g_loss_{_name}_grad", _f.grad.numpy(), rtol=1e-9, atol=1e-14)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Part 4. Alternating updates
+#
+# One training step of a GAN is two updates, each with its own optimiser:
+#
+# 1. **discriminator step**: generate fakes `G(z_d)` and **detach** them (this step trains D
+#    only: without `.detach()` the backward pass would also run through G and leave
+#    gradients in G's parameters); compute `d_loss` on `D(real)` and `D(fakes)`; zero D's
+#    gradients, back-propagate, step D's optimiser;
+# 2. **generator step**: on fresh noise `z_g`, compute the generator loss of `D(G(z_g))`
+#    (`"non_saturating"` or `"saturating"`, the `loss` argument); zero G's gradients,
+#    back-propagate (through D into G), step G's optimiser.
+#
+# PyTorch *adds* every backward pass to `.grad`, so each update must zero its optimiser's
+# gradients before its backward pass. (The generator step also leaves gradients in D's
+# parameters; the next discriminator step zeroes them.)
+#
+# Write `discriminator_step` and `generator_step`, and `train_step`, which calls one then
+# the other and returns a dictionary with the discriminator's loss and mean outputs
+# $\frac1n\sum\sigma(\ell)$ on real and fake samples, and the generator's loss.
+
+# %% [solution id=train_step]
+def discriminator_step(G, D, opt_D, real, z):
+    """One update of D on real samples and detached fakes G(z). Returns (loss, mean D(real), mean D(fake))."""
+    ### BEGIN SOLUTION
+    fake = G(z).detach()
+    real_logits, fake_logits = D(real), D(fake)
+    loss = d_loss(real_logits, fake_logits)
+    opt_D.zero_grad()
+    loss.backward()
+    opt_D.step()
+    return loss.item(), torch.sigmoid(real_logits).mean().item(), torch.sigmoid(fake_logits).mean().item()
+    ### END SOLUTION
+
+
+def generator_step(G, D, opt_G, z, loss="non_saturating"):
+    """One update of G through D on noise z, with the named generator loss. Returns the loss."""
+    ### BEGIN SOLUTION
+    loss_fn = g_loss_non_saturating if loss == "non_saturating" else g_loss_saturating
+    value = loss_fn(D(G(z)))
+    opt_G.zero_grad()
+    value.backward()
+    opt_G.step()
+    return value.item()
+    ### END SOLUTION
+
+
+def train_step(G, D, opt_G, opt_D, real, z_d, z_g, loss="non_saturating"):
+    """discriminator_step on (real, z_d), then generator_step on z_g.
+
+    Returns {"d_loss": ..., "g_loss": ..., "d_real": mean D(real), "d_fake": mean D(G(z_d))}.
+    """
+    ### BEGIN SOLUTION
+    d_value, d_real, d_fake = discriminator_step(G, D, opt_D, real, z_d)
+    g_value = generator_step(G, D, opt_G, z_g, loss)
+    return {"d_loss": d_value, "g_loss": g_value, "d_real": d_real, "d_fake": d_fake}
+    ### END SOLUTION
+
+# %% [tests id=test_train_step points=5]
+torch.manual_seed(0)
+with checking("Generator and Discriminator"):
+    G_toy, D_toy = Generator(hidden=8), Discriminator(hidden=8)
+G_before = [p.detach().clone() for p in G_toy.parameters()]
+D_before = [p.detach().clone() for p in D_toy.parameters()]
+with checking("discriminator_step"):
+    d_value, d_real, d_fake = discriminator_step(G_toy, D_toy, torch.optim.SGD(D_toy.parameters(), lr=0.1),
+                                                 torch.randn(16, 2), torch.randn(16, 2))
+if not all(torch.equal(a, b) for a, b in zip(G_before, G_toy.parameters())):
+    raise AssertionError("discriminator_step changed the generator's parameters: it must update D only")
+if any(p.grad is not None and p.grad.abs().sum() > 0 for p in G_toy.parameters()):
+    raise AssertionError("discriminator_step left gradients in the generator: detach the fakes")
+if all(torch.equal(a, b) for a, b in zip(D_before, D_toy.parameters())):
+    raise AssertionError("discriminator_step did not change the discriminator")
+if not (0 < d_real < 1 and 0 < d_fake < 1):
+    raise AssertionError(f"mean D outputs are probabilities in (0, 1); got {d_real}, {d_fake}")
+with checking("train_step"):
+    out = train_step(G_toy, D_toy, torch.optim.SGD(G_toy.parameters(), lr=0.1),
+                     torch.optim.SGD(D_toy.parameters(), lr=0.1), torch.randn(16, 2), torch.randn(16, 2),
+                     torch.randn(16, 2))
+expect_equal("keys returned by train_step", sorted(out), ["d_fake", "d_loss", "d_real", "g_loss"])
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_train_step")
+
+
+def _toy_pair():
+    """Small G and D of plain torch layers, weights from the grading rng (float64)."""
+    _G = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 2)).double()
+    _D = nn.Sequential(nn.Linear(2, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1), nn.Flatten(0)).double()
+    with torch.no_grad():
+        for _p in list(_G.parameters()) + list(_D.parameters()):
+            _p.copy_(torch.from_numpy(_rng.normal(size=tuple(_p.shape))))
+    return _G, _D
+
+
+def _batch(n):
+    return torch.from_numpy(_rng.normal(size=(n, 2)))
+
+
+_G, _D = _toy_pair()
+_value, _dr, _df = discriminator_step(_G, _D, torch.optim.SGD(_D.parameters(), lr=0.05), _batch(12), _batch(12))
+report("d_step_outputs", [_value, _dr, _df], rtol=1e-9, atol=1e-12)
+report("d_step_generator_grad", sum(float(p.grad.abs().sum()) for p in _G.parameters() if p.grad is not None),
+       atol=1e-12)
+report("d_step_weights", np.concatenate([p.detach().numpy().ravel() for p in _D.parameters()]), rtol=1e-9, atol=1e-12)
+for _loss in ("non_saturating", "saturating"):
+    _G, _D = _toy_pair()
+    _opt_G = torch.optim.SGD(_G.parameters(), lr=0.05, momentum=0.5)
+    _opt_D = torch.optim.SGD(_D.parameters(), lr=0.05, momentum=0.5)
+    for _k in range(3):
+        _out = train_step(_G, _D, _opt_G, _opt_D, _batch(10), _batch(10), _batch(10), loss=_loss)
+        report(f"train_step_{_loss}_{_k}", [_out["d_loss"], _out["g_loss"], _out["d_real"], _out["d_fake"]],
+               rtol=1e-8, atol=1e-12)
+    report(f"train_step_{_loss}_weights",
+           np.concatenate([p.detach().numpy().ravel() for p in list(_G.parameters()) + list(_D.parameters())]),
+           rtol=1e-8, atol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Part 5. Counting modes
+#
+# How do we know whether the generator learnt all 8 Gaussians? The mode-collapse papers
+# (Unrolled GAN, VEEGAN, PacGAN) use two numbers, for a mixture with centres $c_k$ and
+# standard deviation $\sigma$:
+#
+# - a sample is **high quality** when it lies within $3\sigma$ of some centre:
+#   $\min_k \lVert x - c_k\rVert \le 3\sigma$;
+# - a mode is **covered** when at least `min_count` high-quality samples are nearest to it
+#   (20 out of 2500 samples, as in PacGAN).
+#
+# Write `count_modes(samples, centers, std, min_count=20)` and `high_quality_share(samples,
+# centers, std)` with numpy (`samples` is an `(n, 2)` array, `centers` `(k, 2)`).
+
+# %% [solution id=mode_counter]
+def nearest_centers(samples, centers):
+    """(index of the nearest centre, distance to it) for each sample."""
+    ### BEGIN SOLUTION
+    distances = np.linalg.norm(np.asarray(samples)[:, None, :] - np.asarray(centers)[None, :, :], axis=2)
+    nearest = np.argmin(distances, axis=1)
+    return nearest, distances[np.arange(len(distances)), nearest]
+    ### END SOLUTION
+
+
+def count_modes(samples, centers, std, min_count=20):
+    """The number of centres with at least min_count samples within 3 std of them."""
+    ### BEGIN SOLUTION
+    nearest, distance = nearest_centers(samples, centers)
+    counts = np.bincount(nearest[distance <= 3 * std], minlength=len(centers))
+    return int(np.sum(counts >= min_count))
+    ### END SOLUTION
+
+
+def high_quality_share(samples, centers, std):
+    """The share of samples within 3 std of some centre."""
+    ### BEGIN SOLUTION
+    _, distance = nearest_centers(samples, centers)
+    return float(np.mean(distance <= 3 * std))
+    ### END SOLUTION
+
+# %% [tests id=test_mode_counter points=4]
+square = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+with checking("count_modes and high_quality_share"):
+    on_two = np.concatenate([np.repeat(square[:1], 30, axis=0), np.repeat(square[1:2] + [0.05, 0], 25, axis=0),
+                             np.repeat(square[2:3] + [0.2, 0], 40, axis=0)])  # with std 0.04: 0, 1.25 and 5 std away
+    expect_equal("modes covered (std 0.04): 30 samples on mode 0, 25 at 1.25 std from mode 1, 40 at 5 std from mode 2",
+                 count_modes(on_two, square, std=0.04), 2)
+    expect_equal("with min_count=26 only mode 0 counts", count_modes(on_two, square, std=0.04, min_count=26), 1)
+    expect_close("high-quality share of the same samples", high_quality_share(on_two, square, std=0.04), 55 / 95)
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_mode_counter")
+for _case in range(3):
+    _k = int(_rng.integers(4, 26))
+    _centers = _rng.uniform(-10, 10, size=(_k, 2))
+    _std = float(_rng.uniform(0.01, 0.1))
+    _counts = _rng.integers(0, 60, size=_k)
+    _mode = np.repeat(np.arange(_k), _counts)
+    _angle = _rng.uniform(0, 2 * np.pi, size=len(_mode))
+    _radius = _std * _rng.choice([0.5, 1.5, 2.5, 2.9, 3.1, 3.5, 4.5, 8.0], size=len(_mode))  # never exactly 3 std
+    _samples = _centers[_mode] + _radius[:, None] * np.stack([np.cos(_angle), np.sin(_angle)], axis=1)
+    for _min_count in (1, 10, 20):
+        report(f"count_modes_{_case}_{_min_count}", count_modes(_samples, _centers, _std, min_count=_min_count))
+    report(f"high_quality_share_{_case}", high_quality_share(_samples, _centers, _std), rtol=1e-12)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Part 6. Training on the ring
+#
+# Now put it together. `train_ring_gan(seed)` builds a `Generator` and a `Discriminator`
+# after `torch.manual_seed(seed)`, makes an Adam optimiser for each with learning rate
+# $2\cdot10^{-3}$ and the usual GAN betas $(0.5, 0.999)$ (a short memory for the first moment,
+# because the other player keeps moving the target), lets both learning rates fall linearly
+# to 0 over the run (`torch.optim.lr_scheduler.LambdaLR` with factor $1 - k/\text{steps}$ after
+# step $k$: the two players otherwise keep circling the equilibrium and the samples stay
+# blurred around the modes), and runs `steps` training steps on
+# batches of 256 real points (drawn at random from `ring.X`) and 256 noise vectors for each
+# player. It returns the generator. Use `DEVICE` for the models and the tensors, so the same
+# code runs on a GPU.
+
+# %% [locked id=ring_data]
+ring = ring_of_gaussians(n=20_000, seed=0)
+print(f"{len(ring.X)} real points from {len(ring.centers)} Gaussians with std {ring.std}")
+
+
+@torch.no_grad()
+def generate(G, n, seed=123):
+    """n samples of G on the CPU as a numpy array, from fixed noise."""
+    z = torch.randn(n, G.noise_dim, generator=torch.Generator().manual_seed(seed)).to(DEVICE)
+    return G.eval()(z).cpu().numpy()
+
+# %% [solution id=train_ring]
+def train_ring_gan(seed=0, steps=1500, loss="non_saturating", history=None):
+    """Train a GAN on ring.X; append each step's train_step dictionary to history (a list) if given."""
+    ### BEGIN SOLUTION
+    torch.manual_seed(seed)
+    G, D = Generator().to(DEVICE), Discriminator().to(DEVICE)
+    opt_G = torch.optim.Adam(G.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / steps) for opt in (opt_G, opt_D)]
+    real_data = torch.from_numpy(ring.X).to(DEVICE)
+    for _ in range(steps):
+        real = real_data[torch.randint(len(real_data), (256,), device=DEVICE)]
+        z_d, z_g = torch.randn(256, 2, device=DEVICE), torch.randn(256, 2, device=DEVICE)
+        out = train_step(G, D, opt_G, opt_D, real, z_d, z_g, loss=loss)
+        for schedule in schedules:
+            schedule.step()
+        if history is not None:
+            history.append(out)
+    return G
+    ### END SOLUTION
+
+# %% [code]
+start = time.perf_counter()
+ring_history = []
+with checking("train_ring_gan"):
+    G_ring = train_ring_gan(seed=0, history=ring_history)
+print(f"trained in {time.perf_counter() - start:.1f} s on {DEVICE}")
+ring_samples = generate(G_ring, 2500)
+print(f"modes covered {count_modes(ring_samples, ring.centers, ring.std)} of 8, "
+      f"high-quality samples {high_quality_share(ring_samples, ring.centers, ring.std):.0%}")
+fig, (ax_samples, ax_out) = plt.subplots(1, 2, figsize=(10, 4))
+plot_samples_2d(ring_samples, ring.centers, real=ring.X[:2500], title="generated (blue) and real (grey)", ax=ax_samples)
+ax_out.plot([h["d_real"] for h in ring_history], label="mean D(x), real")
+ax_out.plot([h["d_fake"] for h in ring_history], label="mean D(G(z)), generated")
+ax_out.axhline(0.5, color="k", linewidth=0.5)
+ax_out.set_xlabel("step")
+ax_out.legend()
+plt.show()
+
+# %% [tests id=test_train_ring points=4]
+with checking("train_ring_gan"):
+    G_small = train_ring_gan(seed=1, steps=3)
+expect_equal("train_ring_gan returns a Generator", isinstance(G_small, Generator), True)
+expect_equal("samples of the trained generator", generate(G_small, 7).shape, (7, 2))
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_train_ring")
+_G = train_ring_gan(seed=int(_rng.integers(2**31)))
+_samples = generate(_G, 2500, seed=int(_rng.integers(2**31)))
+_ring = ring_of_gaussians(n=10, seed=0)  # fresh centres: the notebook's could have been changed
+_distance = np.min(np.linalg.norm(_samples[:, None, :] - _ring.centers[None].astype(np.float64), axis=2), axis=1)
+_nearest = np.argmin(np.linalg.norm(_samples[:, None, :] - _ring.centers[None].astype(np.float64), axis=2), axis=1)
+_modes = int(np.sum(np.bincount(_nearest[_distance <= 3 * _ring.std], minlength=8) >= 20))
+report("ring_modes_at_least_6", float(_modes >= 6))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### What mode collapse is
+#
+# The generator's best reply to a *fixed* discriminator is to put all its samples where $D$ is
+# largest: a single point. Training works only because $D$ keeps reacting, punishing
+# whatever region the generator crowds into. When the generator moves faster than $D$ can
+# follow, it collapses onto one or a few modes and hops between them: **mode collapse**.
+# The cell below shows the mechanism in its pure form: it freezes the trained discriminator and
+# trains the generator alone against it for 300 steps. The samples gather at the few points
+# $D$ likes best; the mode counter drops, although the samples that remain may still be
+# "high quality". This is why both numbers are reported.
+
+# %% [code]
+torch.manual_seed(0)
+with checking("Generator, Discriminator and the ring training above"):
+    D_frozen = Discriminator().to(DEVICE)
+    G_collapse = Generator().to(DEVICE)
+    G_collapse.load_state_dict(G_ring.state_dict())
+opt_D_fit = torch.optim.Adam(D_frozen.parameters(), lr=1e-3, betas=(0.5, 0.999))
+opt_G_alone = torch.optim.Adam(G_collapse.parameters(), lr=1e-3, betas=(0.5, 0.999))
+real_all = torch.from_numpy(ring.X).to(DEVICE)
+with checking("discriminator_step and generator_step"):
+    for _ in range(300):   # a discriminator that has learnt the ring, against the trained G
+        discriminator_step(G_collapse, D_frozen, opt_D_fit, real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
+                           torch.randn(256, 2, device=DEVICE))
+    snapshots = [(0, generate(G_collapse, 2500))]
+    for step in range(1, 301):   # now only G moves
+        generator_step(G_collapse, D_frozen, opt_G_alone, torch.randn(256, 2, device=DEVICE))
+        if step in (30, 300):
+            snapshots.append((step, generate(G_collapse, 2500)))
+fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+for ax, (step, samples) in zip(axes, snapshots):
+    modes = count_modes(samples, ring.centers, ring.std)
+    share = high_quality_share(samples, ring.centers, ring.std)
+    plot_samples_2d(samples, ring.centers, title=f"G alone, step {step}: {modes}/8 modes, {share:.0%} HQ", ax=ax)
+plt.show()
+
+# %% [markdown]
+# ### Saturating or non-saturating?
+#
+# Early in training the fakes are bad, $D$ rejects them, and their logits $\ell$ are very
+# negative. Per sample, the saturating loss $\log(1 - \sigma(\ell))$ has derivative
+# $-\sigma(\ell) \to 0$ with respect to the logit: the generator receives almost no gradient
+# exactly when it needs it most, and training *stalls*. The non-saturating loss
+# $-\log\sigma(\ell)$ has derivative $-(1 - \sigma(\ell)) \to -1$: the full signal. Both losses
+# have the same fixed points; only the strength of the push differs.
+#
+# The cell below trains a discriminator against a fresh generator for 200 steps (so that it
+# rejects every fake), then measures the gradient each loss gives the generator, and finally
+# goes on training from that point for 300 steps with each loss and prints mean $D(G(z))$
+# after 10, 50 and 300 steps. The gradient norms differ by orders of magnitude; the training
+# curves differ less than you might expect, because Adam divides each step by a running
+# estimate of the gradient's size and so rescues part of the tiny saturating gradient
+# (with plain SGD the stall is much longer). Both losses share their fixed points, so
+# once the fakes are no longer rejected outright they behave alike.
+
+# %% [code]
+torch.manual_seed(1)
+with checking("Generator and Discriminator"):
+    G_fresh, D_strong = Generator().to(DEVICE), Discriminator().to(DEVICE)
+opt_strong = torch.optim.Adam(D_strong.parameters(), lr=1e-3, betas=(0.5, 0.999))
+with checking("discriminator_step and the generator losses"):
+    for _ in range(200):
+        _, _, mean_fake = discriminator_step(G_fresh, D_strong, opt_strong,
+                                             real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
+                                             torch.randn(256, 2, device=DEVICE))
+    z = torch.randn(1024, 2, device=DEVICE)
+    norms = {}
+    for name, loss_fn in [("saturating", g_loss_saturating), ("non_saturating", g_loss_non_saturating)]:
+        G_fresh.zero_grad()
+        loss_fn(D_strong(G_fresh(z))).backward()
+        norms[name] = torch.sqrt(sum((p.grad ** 2).sum() for p in G_fresh.parameters())).item()
+print(f"mean D(G(z)) after 200 discriminator steps: {mean_fake:.4f}")
+print(f"gradient norm for the generator: saturating {norms['saturating']:.2e}, "
+      f"non-saturating {norms['non_saturating']:.2e}")
+
+curves = {}
+with checking("train_step"):
+    for name in ("saturating", "non_saturating"):
+        G_run, D_run = Generator().to(DEVICE), Discriminator().to(DEVICE)
+        G_run.load_state_dict(G_fresh.state_dict())
+        D_run.load_state_dict(D_strong.state_dict())
+        opt_G_run = torch.optim.Adam(G_run.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        opt_D_run = torch.optim.Adam(D_run.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        torch.manual_seed(3)
+        curves[name] = [train_step(G_run, D_run, opt_G_run, opt_D_run,
+                                   real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
+                                   torch.randn(256, 2, device=DEVICE), torch.randn(256, 2, device=DEVICE), loss=name)
+                        for _ in range(300)]
+        print(f"{name:15}: mean D(G(z)) after 10, 50, 300 steps: "
+              + ", ".join(f"{curves[name][k - 1]['d_fake']:.3f}" for k in (10, 50, 300)))
+fig, ax = plt.subplots()
+for name, history in curves.items():
+    ax.plot([h["d_fake"] for h in history], label=f"mean D(G(z)), {name}")
+ax.set_xlabel("step")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## Part 7. Generating digits
+#
+# Images call for convolutions. The DCGAN recipe (Radford et al., 2016), shrunk to $8\times8$:
+#
+# - generator: read $z$ as a $1\times1$ image with `noise_dim` channels; `ConvTranspose2d`
+#   layers grow it $1 \to 2 \to 4 \to 8$ pixels; batch norm and ReLU after each hidden
+#   layer; `tanh` at the output, because the digits are scaled to $[-1, 1]$;
+# - discriminator: strided `Conv2d` layers shrink $8 \to 4 \to 2 \to 1$, LeakyReLU(0.2),
+#   batch norm in the middle (never on the input layer nor on the generator's output).
+#
+# Write `DigitGenerator(noise_dim=32, width=32)` with output shape `(n, 1, 8, 8)` in $[-1, 1]$ and
+# `DigitDiscriminator(width=32)` returning logits of shape `(n,)`. Your `train_step` works
+# unchanged for them. The training loop is given; it reports the classes a digits classifier
+# sees in your samples, the entropy of their histogram (at most $\log 10 = 2.30$) and a
+# Frechet distance in the classifier's feature space (a small FID: lower is better).
+
+# %% [solution id=digit_models]
+class DigitGenerator(nn.Module):
+    """noise (n, noise_dim) -> images (n, 1, 8, 8) in [-1, 1]."""
+
+    def __init__(self, noise_dim=32, width=32):
+        super().__init__()
+        self.noise_dim = noise_dim
+        ### BEGIN SOLUTION
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(noise_dim, 4 * width, 2, 1, 0, bias=False), nn.BatchNorm2d(4 * width), nn.ReLU(),
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, 1, 4, 2, 1), nn.Tanh())
+        ### END SOLUTION
+
+    def forward(self, z):
+        ### BEGIN SOLUTION
+        return self.net(z[:, :, None, None])
+        ### END SOLUTION
+
+
+class DigitDiscriminator(nn.Module):
+    """images (n, 1, 8, 8) -> logits (n,)."""
+
+    def __init__(self, width=32):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 1, 2, 1, 0))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        return self.net(x).reshape(-1)
+        ### END SOLUTION
+
+# %% [tests id=test_digit_models points=2]
+with checking("DigitGenerator and DigitDiscriminator"):
+    images = DigitGenerator(noise_dim=8, width=4)(torch.randn(5, 8))
+    expect_equal("DigitGenerator output shape", tuple(images.shape), (5, 1, 8, 8))
+    expect_equal("DigitDiscriminator output shape", tuple(DigitDiscriminator(width=4)(images).shape), (5,))
+if not images.abs().max() <= 1:
+    raise AssertionError("DigitGenerator's pixels must lie in [-1, 1] (end with tanh)")
+### BEGIN HIDDEN TESTS
+from gradkit_autograder.channel import grading_rng, report
+
+_rng = grading_rng("test_digit_models")
+_width, _noise = int(_rng.integers(2, 9)), int(_rng.integers(2, 17))
+_G, _D = DigitGenerator(noise_dim=_noise, width=_width), DigitDiscriminator(width=_width)
+_images = _G(torch.from_numpy(_rng.normal(size=(6, _noise))).float())
+report("digit_generator_shape", list(_images.shape))
+report("digit_generator_in_range", float(_images.abs().max().item() <= 1.0))
+report("digit_discriminator_shape", list(_D(_images).shape))
+report("digit_uses_transposed_convolutions", float(any(isinstance(m, nn.ConvTranspose2d) for m in _G.modules())))
+report("digit_uses_batch_norm", float(any(isinstance(m, nn.BatchNorm2d) for m in _G.modules())
+                                      and any(isinstance(m, nn.BatchNorm2d) for m in _D.modules())))
+### END HIDDEN TESTS
+
+# %% [code]
+X_train_images, _ = gan_digits("train")
+real_images = torch.from_numpy(X_train_images).to(DEVICE)
+torch.manual_seed(0)
+with checking("DigitGenerator, DigitDiscriminator and train_step"):
+    G_digits, D_digits = DigitGenerator(width=16).to(DEVICE), DigitDiscriminator(width=16).to(DEVICE)
+    opt_G = torch.optim.Adam(G_digits.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D_digits.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    start = time.perf_counter()
+    for step in range(500):
+        real = real_images[torch.randint(len(real_images), (64,), device=DEVICE)]
+        train_step(G_digits, D_digits, opt_G, opt_D, real, torch.randn(64, 32, device=DEVICE),
+                   torch.randn(64, 32, device=DEVICE))
+print(f"500 steps in {time.perf_counter() - start:.1f} s on {DEVICE}")
+digit_samples = generate(G_digits, 1000)
+X_test_images, _ = gan_digits("test")
+print(f"classes produced {classes_produced(digit_samples)}/10, class entropy {class_entropy(digit_samples):.2f} nats")
+print(f"feature Frechet distance to the training digits: generated {feature_frechet_distance(X_train_images, digit_samples):.1f}, "
+      f"held-out real digits {feature_frechet_distance(X_train_images, X_test_images):.1f}")
+plot_image_grid(digit_samples[:60], columns=12, title="generated digits")
+plt.show()
+
+# %% [markdown]
+# A few hundred steps on a CPU give recognisable digits of most classes; longer training (or
+# a GPU) sharpens them, and the Frechet distance falls towards that of held-out real digits.
+# Assignment 5 spreads such training over several workers.

@@ -1,0 +1,105 @@
+"""The Deep Compression pipeline on a small torch classifier: train, prune, share, quantize.
+
+Glue for the benchmark and for experiments: every step calls the module that does
+the job (``pruning``, ``weight_sharing``, ``linear_quant``, ``ledger``); this file only
+trains and evaluates.
+
+    model = train_mlp((64, 128, 10), X, y, epochs=30)
+    masks = magnitude_masks(model, 0.9)
+    finetune(model, X, y, masks=masks, epochs=10)
+    shared = share_weights(model, bits=4, masks=masks)
+    finetune_shared(model, shared, X, y, epochs=5)
+    print(model_ledger(model, shared=shared, huffman=True).table())
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gradkit.compress.linear_quant import quantize_dequantize
+from gradkit.compress.mixed_precision import default_device
+from gradkit.compress.pruning import keep_masks_applied, prunable_weights
+from gradkit.compress.weight_sharing import SharedLayer, SharedWeightsSGD
+
+__all__ = ["make_mlp", "train_mlp", "evaluate", "finetune", "finetune_shared", "int8_copy"]
+
+
+def make_mlp(sizes, seed: int = 0) -> torch.nn.Sequential:
+    """``Linear -> ReLU -> ... -> Linear`` through ``sizes``, initialised from ``seed``."""
+    if len(sizes) < 2:
+        raise ValueError(f"make_mlp: need at least (inputs, outputs), got sizes {sizes}")
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+    return torch.nn.Sequential(*layers)
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    order = torch.randperm(n, generator=generator)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def finetune(model: torch.nn.Module, X, y, epochs: int = 5, lr: float = 0.02, masks=None,
+             batch_size: int = 32, seed: int = 0, progress: bool = False) -> torch.nn.Module:
+    """SGD with momentum 0.9 on cross-entropy; with ``masks`` the pruned weights stay 0."""
+    device = next(model.parameters()).device
+    X, y = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    hook = keep_masks_applied(optimizer, model, masks) if masks is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    for _ in tqdm(range(epochs), desc="epochs", disable=not progress):
+        for batch in _batches(len(X), batch_size, generator):
+            loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    if hook is not None:
+        hook.remove()
+    return model
+
+
+def train_mlp(sizes, X, y, epochs: int = 30, lr: float = 0.05, seed: int = 0,
+              device: str | torch.device | None = None, progress: bool = False) -> torch.nn.Sequential:
+    """A fresh MLP trained as in assignment 3 (SGD + momentum, batch 32)."""
+    model = make_mlp(sizes, seed).to(default_device(device))
+    return finetune(model, X, y, epochs=epochs, lr=lr, seed=seed, progress=progress)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, X, y) -> float:
+    """Test accuracy as a fraction."""
+    device = next(model.parameters()).device
+    logits = model(torch.as_tensor(X, device=device))
+    return float((logits.argmax(dim=1).cpu() == torch.as_tensor(y)).float().mean())
+
+
+def finetune_shared(model: torch.nn.Module, shared: dict[str, SharedLayer], X, y, epochs: int = 3,
+                    lr: float = 0.002, batch_size: int = 32, seed: int = 0) -> torch.nn.Module:
+    """Train the codebooks (and biases) with ``SharedWeightsSGD``; indices stay fixed."""
+    device = next(model.parameters()).device
+    X, y = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
+    optimizer = SharedWeightsSGD(model, shared, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in _batches(len(X), batch_size, generator):
+            loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+def int8_copy(model: torch.nn.Module, scheme: str = "symmetric", per_channel: bool = True) -> torch.nn.Module:
+    """A copy whose weight matrices are replaced by their int8 round trip (biases stay float32)."""
+    quantized = copy.deepcopy(model)
+    with torch.no_grad():
+        for param in prunable_weights(quantized).values():
+            values, _ = quantize_dequantize(param.detach().cpu().numpy(), scheme, per_channel)
+            param.copy_(torch.as_tensor(values.astype(np.float32)))
+    return quantized

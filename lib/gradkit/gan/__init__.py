@@ -1,0 +1,19 @@
+"""Generative adversarial networks in PyTorch: the GAN half of Assignment 4.
+
+One module per job, imported only when used (``import gradkit`` never imports torch):
+
+- ``gradkit.gan.models``: generator and discriminator ``torch.nn.Module`` pairs, an MLP
+  pair for 2-D points and a small DCGAN-style convolutional pair for 8x8 images.
+- ``gradkit.gan.losses``: the discriminator loss, the generator's saturating (minimax)
+  and non-saturating losses, and least squares (LSGAN), all from logits.
+- ``gradkit.gan.training``: ``train_gan`` (alternating updates) and its one-step parts.
+- ``gradkit.gan.data``: a ring of 8 and a grid of 25 Gaussians, the digits in [-1, 1].
+- ``gradkit.gan.measures``: modes covered and the share of high-quality samples.
+- ``gradkit.gan.digit_measures``: a digits classifier, classes produced, class entropy
+  and a Frechet distance in the classifier's feature space (a digits-sized FID).
+- ``gradkit.gan.plots``: samples over training, image grids, loss and D-output curves.
+
+Nothing is imported here: Assignment 4 withholds the modules students write
+(losses, models, measures) from the grading kernel, and ``gradkit.gan.data`` or
+``gradkit.gan.plots`` must still import there.
+"""

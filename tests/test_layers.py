@@ -1,0 +1,210 @@
+"""The one-way house: each layer imports only the layers below it.
+
+    gradkit.autodiff, nn, optim, data          numpy only
+        ^
+    gradkit.distributed, gan, compress         torch, ray: imported only when used
+        ^
+    gradkit_autograder                         nbgrader, jupyter; adds `gradkit` verbs
+
+Checked two ways: statically (every import statement of every library module, read
+with ``ast``, wherever it sits in the module) and for real (a fresh interpreter imports
+a layer and we look at ``sys.modules``). The library reaches the grader only through
+the entry-point group ``gradkit.commands``, which the grader fills, never by an import.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+LIB = Path(__file__).resolve().parents[1] / "lib" / "gradkit"
+CORE_LAYER = ("autodiff", "nn", "optim", "data")
+ABOVE_CORE = ("gradkit.distributed", "gradkit.gan", "gradkit.compress", "gradkit_autograder")
+
+
+def module_name(path: Path) -> str:
+    parts = ("gradkit",) + path.relative_to(LIB).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path, name: str | None = None) -> set[str]:
+    """Every module named by an import statement in ``path`` (relative ones resolved).
+
+    ``name`` is the module's dotted name (by default, from its place under lib/).
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    name = name or module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # from . import x / from ..y import z
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def library_modules() -> list[Path]:
+    return sorted(LIB.rglob("*.py"))
+
+
+def test_the_scan_sees_imports_inside_functions_and_relative_ones(tmp_path):
+    # The checker itself must be able to fail: a hidden import inside a function counts.
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    import gradkit_autograder.cli\n    from ..nn import Module\n")
+    found = imported_modules(probe, "gradkit.autodiff.probe")
+    assert "gradkit_autograder.cli" in found and "gradkit.nn.Module" in found
+
+
+def test_no_library_module_imports_the_grader():
+    offenders = {module_name(path): sorted(name for name in imported_modules(path)
+                                           if name.split(".")[0] == "gradkit_autograder")
+                 for path in library_modules()}
+    offenders = {name: bad for name, bad in offenders.items() if bad}
+    assert not offenders, f"the library imports the grader: {offenders}"
+
+
+def test_core_layer_imports_neither_torch_ray_nor_the_layers_above():
+    offenders = {}
+    for path in library_modules():
+        name = module_name(path)
+        if name.split(".")[1:2] and name.split(".")[1] in CORE_LAYER:
+            bad = sorted(imported for imported in imported_modules(path)
+                         if imported.split(".")[0] in ("torch", "ray")
+                         or imported.startswith(ABOVE_CORE))
+            if bad:
+                offenders[name] = bad
+    assert not offenders, f"the numpy layer reaches up: {offenders}"
+
+
+def run_python(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON line, returned as a dict."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+HEAVY = ("torch", "ray", "gradkit_autograder", "nbgrader")
+
+
+@pytest.mark.parametrize("statement", [
+    "import gradkit",
+    "import gradkit.autodiff",
+    "from gradkit import Tensor, Value, Dual, gradcheck, jacobian",
+    "import gradkit.nn, gradkit.optim, gradkit.data",
+    "import gradkit.training",
+    "import gradkit.cli; gradkit.cli.build_parser(plugins=False)",
+])
+def test_importing_the_numpy_layer_loads_no_torch_ray_or_grader(statement):
+    loaded = run_python(f"""
+        import json, sys
+        {statement}
+        print(json.dumps({{"heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+    """)
+    assert loaded["heavy"] == [], f"`{statement}` imported {loaded['heavy']}"
+
+
+def test_ray_runtime_imports_ray_but_not_torch():
+    loaded = run_python("""
+        import json, sys
+        import gradkit.distributed.ray_runtime
+        from gradkit.distributed import ray_session, RayStartError
+        print(json.dumps({"torch": "torch" in sys.modules, "ray": "ray" in sys.modules,
+                          "strategies": "gradkit.distributed.trainer" in sys.modules}))
+    """)
+    assert loaded == {"torch": False, "ray": True, "strategies": False}
+
+
+WITHHOLD = """
+    import importlib.abc, json, sys
+
+    class Withhold(importlib.abc.MetaPathFinder):
+        # What the grader does to a module the student writes: any import of it fails.
+        def find_spec(self, name, path=None, target=None):
+            if name == {module!r}:
+                raise ImportError(f"{{name}} is withheld while grading")
+            return None
+
+    sys.meta_path.insert(0, Withhold())
+"""
+
+
+def withholding(module: str, code: str) -> str:
+    """``code`` run after ``module`` was made unimportable."""
+    return textwrap.dedent(WITHHOLD.format(module=module)) + textwrap.dedent(code)
+
+
+@pytest.mark.parametrize("module", ["gradkit.autodiff.value", "gradkit.autodiff.numerical"])
+def test_tensor_works_while_a_student_module_is_withheld(module):
+    result = run_python(withholding(module, """
+        import numpy as np
+        import gradkit
+        from gradkit import Tensor
+        x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+        (x * x).sum().backward()
+        try:
+            {name}
+            missing = False
+        except ImportError:
+            missing = True
+        print(json.dumps({{"grad": x.grad.tolist(), "missing": missing,
+                          "tensor_in_dir": "Tensor" in dir(gradkit)}}))
+    """.format(name="gradkit.Value" if module.endswith("value") else "gradkit.gradcheck")))
+    assert result["grad"] == [2.0, 4.0, 6.0]  # d(sum x^2)/dx = 2x
+    assert result["missing"], f"{module} was withheld, yet its export still resolved"
+    assert result["tensor_in_dir"]
+
+
+def test_gradcheck_of_tensors_works_while_value_is_withheld():
+    result = run_python(withholding("gradkit.autodiff.value", """
+        import numpy as np
+        from gradkit import gradcheck
+        report = gradcheck(lambda a: (a * a * a).sum(), np.array([0.5, -1.0]))
+        print(json.dumps({"passed": bool(report.passed)}))
+    """))
+    assert result["passed"]
+
+
+def test_the_library_command_has_only_train_and_the_grader_adds_its_verbs():
+    from importlib.metadata import entry_points
+
+    from gradkit.cli import COMMANDS_GROUP, build_parser
+
+    def commands(parser):
+        return set(next(a for a in parser._actions if a.dest == "command").choices)  # noqa: SLF001
+
+    assert commands(build_parser(plugins=False)) == {"train"}
+    registered = {ep.name: ep.value for ep in entry_points(group=COMMANDS_GROUP)}
+    assert registered.get("autograder") == "gradkit_autograder.cli:register", \
+        "reinstall the kit (pip install -e .) so that the grader's entry point is registered"
+    assert {"train", "grade", "verify", "demo"} <= commands(build_parser())
+    # `train` is the library's own job; `demo` belongs to the grader alone.
+    assert build_parser().parse_args(["train"]).func.__module__ == "gradkit.cli"
+    assert build_parser().parse_args(["demo"]).func.__module__.startswith("gradkit_autograder")
+
+
+def test_lazy_exports_are_complete_and_listed():
+    import gradkit
+    import gradkit.autodiff
+    import gradkit.distributed
+
+    for package in (gradkit, gradkit.autodiff, gradkit.distributed):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, f"{package.__name__}.{name}"
+            assert name in dir(package)
+        with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+            package.no_such_name  # noqa: B018
+    assert callable(gradkit.autodiff.jacobian)  # the function, not the submodule of that name
