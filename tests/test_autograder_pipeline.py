@@ -30,6 +30,7 @@ from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.report import write_report
 from gradkit_autograder.scratch import scratch_course
+from hidden_source import hidden_lines
 
 pytestmark = pytest.mark.slow
 A = "a0_warmup"
@@ -131,18 +132,7 @@ def test_rerun_skips_unchanged_and_force_regrades(graded):
 
 
 def _hidden_lines(course: Course) -> list[str]:
-    nb = nbformat.read(str(course.source_dir(A) / "warmup.ipynb"), as_version=4)
-    lines = []
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
-    return lines
+    return hidden_lines(course.source_dir(A) / "warmup.ipynb")
 
 
 def test_feedback_shows_visible_results_but_never_hidden_source(graded):

@@ -36,6 +36,7 @@ from gradkit_autograder.feedback import write_feedback
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from hidden_source import hidden_lines
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,17 +74,7 @@ def _drive(args: dict, shots: Path) -> dict:
 
 
 def _hidden_lines(course: Course) -> list[str]:
-    nb = nbformat.read(str(course.source_dir(A) / "warmup.ipynb"), as_version=4)
-    lines, inside = [], False
-    for cell in nb.cells:
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
-    return lines
+    return hidden_lines(course.source_dir(A) / "warmup.ipynb")
 
 
 class JupyterLab:

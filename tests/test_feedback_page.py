@@ -28,6 +28,7 @@ from gradkit_autograder.course import CONFIG_FILE, Course
 from gradkit_autograder.feedback import HIDDEN_FAILED, write_feedback
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from hidden_source import hidden_lines
 
 A = "a0_warmup"
 STUDENT = "ada"
@@ -52,17 +53,7 @@ def _png() -> str:
 
 
 def _hidden_lines(course: Course) -> list[str]:
-    nb = nbformat.read(str(course.source_dir(A) / "warmup.ipynb"), as_version=4)
-    lines, inside = [], False
-    for cell in nb.cells:
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
-    return lines
+    return hidden_lines(course.source_dir(A) / "warmup.ipynb")
 
 
 def _error(ename: str, evalue: str, tb_lines: list[str]):
