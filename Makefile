@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 #   make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps demo test test-floors bench clean
+.PHONY: install install-dev system-deps demo test test-a5 test-floors bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ demo: install
 
 test: install-dev browser-deps
 	$(PY) -m pytest
+
+# test-a5: a5_distributed_ray's graded runs (gradkit verify: reference, blank and six
+# wrong answers, each kernel starting its own Ray; and tests/test_a5_grading.py), about
+# 15 minutes on 2 cores, so kept out of `make test`. .ci/run runs both.
+test-a5: install-dev
+	$(PY) -m pytest -m a5_grading
 
 # test-floors: the numpy-only core layer (autodiff, nn, optim, data) at the oldest
 # versions pyproject.toml promises, in its own venv. The constraints pin each package of

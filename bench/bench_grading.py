@@ -12,6 +12,12 @@ in one run, each in a fresh copy of the course:
 (c) bare: every notebook nbgrader graded in (b) (hidden tests included), outputs
     cleared, run with nbclient alone, one kernel per notebook, no grading at all.
 
+For a large class (``--students 300``) (b) and (c) grade a sample (``--plain-sample``,
+default 32, cycling through every kind of submission) and their times are scaled to
+the class; the script says so. ``--scaling`` instead grades the class on a real
+one-node Ray and a two-node Ray on this machine (one CPU per node, loopback only)
+and prints the throughput ratio and which node ran each task.
+
 It prints the speed-up (b)/(a), the per-notebook cost of each way against (c),
 and where our time goes (from ``gradkit grade``'s own phase timings). Both
 gradebooks must hold the same scores for honest work (reference and blank), or
@@ -22,6 +28,9 @@ fails it, plain nbgrader gives it the hidden points).
     .venv/bin/python bench/bench_grading.py            # 16 submissions of a1_gradients
     .venv/bin/python bench/bench_grading.py --quick    # 16 submissions of a0_warmup
     .venv/bin/python bench/bench_grading.py --assignment a0_warmup --students 96
+    .venv/bin/python bench/bench_grading.py --students 300     # a class of 300; the sequential
+                                                               # peers grade a sample of 32, scaled
+    .venv/bin/python bench/bench_grading.py --students 60 --scaling   # 1 node vs 2 nodes of 1 CPU
 
 The default is a real assignment (a1_gradients: seconds of work per notebook, torch
 imported by its hidden tests). The toy a0_warmup runs its cells in a fraction of a
@@ -87,19 +96,20 @@ def gradebook_scores(course, assignment: str) -> dict[str, float]:
 
 # --- (a) ours ------------------------------------------------------------------------------
 
-def child_grade(course_dir: str, assignment: str, workers: int) -> None:
+def child_grade(course_dir: str, assignment: str, workers: int, address: str | None = None) -> None:
     """Run in a child process: what ``gradkit grade --workers W`` does, with Ray's start timed apart.
 
     ``grade()`` starts an embedded Ray itself when none is running; starting it just
     before is the same work, and separates the cost of Ray's start-up from grading on
-    a Ray that is already up (as with ``--address`` on a running cluster).
+    a Ray that is already up (as with ``--address`` on a running cluster). With
+    ``address`` it joins that Ray instead (the scaling runs).
     """
     from gradkit.distributed.ray_runtime import ray_session
     from gradkit_autograder.course import Course
     from gradkit_autograder.grade import grade
 
     start = time.perf_counter()
-    with ray_session(None, num_cpus=workers, what="bench_grading"):
+    with ray_session(address, num_cpus=None if address else workers, what="bench_grading", quiet=True):
         ray_start = time.perf_counter() - start
         summary = grade(Course.open(course_dir), assignment, workers=workers, progress=False)
         start = time.perf_counter()
@@ -108,11 +118,13 @@ def child_grade(course_dir: str, assignment: str, workers: int) -> None:
                       "ray_start": ray_start, "ray_stop": ray_stop,
                       "task_timings": summary.task_timings, "tasks": summary.tasks,
                       "failed": summary.count("failed"), "graded": summary.count("graded"),
-                      "isolation": summary.isolation, "time_line": summary.time_line()}))
+                      "isolation": summary.isolation, "time_line": summary.time_line(),
+                      "task_nodes": summary.task_nodes,
+                      "student_nodes": {o.student: o.node_id for o in summary.outcomes}}))
 
 
-def run_ours(course, assignment: str, workers: int) -> tuple[float, dict]:
-    cmd = [sys.executable, __file__, CHILD_FLAG, str(course.root), assignment, str(workers)]
+def run_ours(course, assignment: str, workers: int, address: str | None = None) -> tuple[float, dict]:
+    cmd = [sys.executable, __file__, CHILD_FLAG, str(course.root), assignment, str(workers), address or ""]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -214,20 +226,72 @@ def report(assignment: str, n: int, workers: int, ours_wall: float, ours: dict, 
           f"{warm - busy:.1f} s (Ray scheduling, worker processes starting, the last task alone)")
 
 
+def scaling(assignment: str, n: int, tmp: Path, class_dir: Path) -> int:
+    """The same class graded on a real one-node Ray (1 CPU) and on a two-node Ray (1 CPU each).
+
+    Both clusters run on this machine, loopback only (head 127.0.0.3, second node
+    127.0.0.2), each node with its own temp dir, started with ``ray start`` and
+    stopped by that dir. ``grade()`` joins each by address; its time on the running
+    Ray is compared (throughput ratio, target >= 1.8x), and every task's node is
+    taken from the grading results.
+    """
+    from gradkit.distributed.local_nodes import processes_of, start_node, stop_processes
+
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", OMP_NUM_THREADS="1")
+    env.pop("RAY_ADDRESS", None)
+    runs = {}
+    for nodes in (1, 2):
+        short = Path(tempfile.mkdtemp(prefix="gk-scale-", dir="/tmp"))   # Ray's socket paths must stay short
+        dirs = [short / "h", short / "w"][:nodes]
+        try:
+            address = start_node(dirs[0], "127.0.0.3", env=env)
+            if nodes == 2:
+                start_node(dirs[1], "127.0.0.2", address, env=env)
+            course = fresh_course(tmp / f"scale{nodes}", assignment, class_dir)
+            print(f"grading {n} submissions on {nodes} node(s) of 1 CPU at {address}...", flush=True)
+            wall, result = run_ours(course, assignment, nodes, address)
+            runs[nodes] = (wall, result)
+        finally:
+            stop_processes(sorted({pid for d in dirs for pid in processes_of(d)}), grace_s=5)
+            shutil.rmtree(short, ignore_errors=True)
+    one, two = runs[1][1], runs[2][1]
+    for nodes, (wall, result) in runs.items():
+        if result["failed"]:
+            print(f"{nodes} node(s): {result['failed']} submissions failed", file=sys.stderr)
+            return 1
+        per_node = ", ".join(f"{node[:8]}: {count} tasks" for node, count in sorted(result["task_nodes"].items()))
+        print(f"{nodes} node(s) x 1 CPU: grade() {result['elapsed_s']:6.1f} s on the running Ray "
+              f"({result['tasks'] / result['elapsed_s'] * 60:.1f} tasks/min); {per_node}")
+        print(f"    {result['time_line']}")
+    unrecorded = [s for s, node in two["student_nodes"].items() if not node]
+    ratio = one["elapsed_s"] / two["elapsed_s"]
+    print(f"throughput, two nodes / one node: {ratio:.2f}x   (target >= 1.8x); "
+          f"every task's node recorded: {not unrecorded} ({len(two['student_nodes'])} submissions)")
+    return 0
+
+
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == CHILD_FLAG:
-        child_grade(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == CHILD_FLAG:
+        child_grade(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None)
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"grade {QUICK_ASSIGNMENT} instead")
     parser.add_argument("--assignment", help=f"assignment to grade (default {DEFAULT_ASSIGNMENT})")
     parser.add_argument("--students", type=int, default=16, help="number of submissions (at least 16)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--plain-sample", type=int, default=32,
+                        help="grade only this many of the class with plain nbgrader and bare nbclient, "
+                             "and scale their times to the class (default 32; the whole class when smaller)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="instead: grade on a real one-node and a two-node Ray (1 CPU per node) on this "
+                             "machine and print the throughput ratio")
     args = parser.parse_args()
     n = args.students
     assignment = args.assignment or (QUICK_ASSIGNMENT if args.quick else DEFAULT_ASSIGNMENT)
     if n < 16:
         parser.error(f"--students must be at least 16, got {n}")
+    if args.plain_sample < 16:
+        parser.error(f"--plain-sample must be at least 16, got {args.plain_sample}")
 
     from gradkit_autograder.course import Course, ensure_tools_on_path
 
@@ -236,27 +300,45 @@ def main() -> int:
         tmp = Path(tmp)
         models = fresh_course(tmp / "models", assignment, tmp / "none")
         students = build_students(models, assignment, tmp / "class", n)
+        if args.scaling:
+            return scaling(assignment, n, tmp, tmp / "class")
+        # The sample for the sequential peers: the first K ids cycle through every kind.
+        k = min(n, args.plain_sample)
+        sample = sorted(students)[:k]
+        sample_dir = tmp / "sample"
+        for student in sample:
+            shutil.copytree(tmp / "class" / student, sample_dir / student)
         ours_course = fresh_course(tmp / "ours", assignment, tmp / "class")
-        plain_course = fresh_course(tmp / "plain", assignment, tmp / "class")
+        plain_course = fresh_course(tmp / "plain", assignment, sample_dir)
         timeout = int(Course.open(plain_course.root).config.Execute.timeout)
-        print(f"grading {n} submissions three ways (this takes a few minutes)...", flush=True)
+        print(f"grading {n} submissions with gradkit grade, {k} of them with plain nbgrader and bare "
+              f"nbclient (this takes a few minutes)...", flush=True)
         ours_wall, ours = run_ours(ours_course, assignment, args.workers)
-        plain_wall = run_plain(plain_course, assignment)
-        bare = run_bare(plain_course, assignment, sorted(students), timeout)
+        plain_wall = run_plain(plain_course, assignment) * n / k
+        bare = {phase: seconds * n / k for phase, seconds in run_bare(plain_course, assignment, sample, timeout).items()}
         ours_scores = gradebook_scores(ours_course, assignment)
         plain_scores = gradebook_scores(plain_course, assignment)
-        honest = [s for s, kind in students.items() if not kind.startswith("mutant")]
-        caught = sum(ours_scores[s] < plain_scores[s] for s in students if s not in honest)
+        honest = [s for s in sample if not students[s].startswith("mutant")]
+        wrong = [s for s in sample if s not in honest]
+        caught = sum(ours_scores[s] < plain_scores[s] for s in wrong)
+        # every copy of a model must score the same as the model's first copy (deterministic grading)
+        by_kind = {}
+        for student, kind in students.items():
+            by_kind.setdefault(kind, set()).add(ours_scores[student])
         if (ours["failed"] or any(ours_scores[s] != plain_scores[s] for s in honest)
-                or any(ours_scores[s] > plain_scores[s] for s in students)):
+                or any(ours_scores[s] > plain_scores[s] for s in sample)
+                or any(len(scores) > 1 for scores in by_kind.values())):
             print(f"scores differ: ours {ours_scores} plain {plain_scores}", file=sys.stderr)
             return 1
+        if k < n:
+            print(f"\nplain nbgrader and bare nbclient graded {k} of the {n} submissions; their times "
+                  f"below are scaled by {n}/{k}")
         report(assignment, n, args.workers, ours_wall, ours, plain_wall, bare)
         print(f"  gradkit grade's own line: {ours['time_line']}")
         kinds = sorted(set(students.values()))
-        print(f"honest work ({len(honest)} submissions) scores the same in both gradebooks; "
-              f"{caught} of {n - len(honest)} wrong answers score lower with us than with plain "
-              f"nbgrader (kinds {', '.join(kinds)})")
+        print(f"honest work ({len(honest)} of the sample) scores the same in both gradebooks; "
+              f"{caught} of {len(wrong)} wrong answers in the sample score lower with us than with plain "
+              f"nbgrader; every copy of a model scores the same with us (kinds {', '.join(kinds)})")
     return 0
 
 

@@ -35,8 +35,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -44,6 +42,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from gradkit.distributed.local_nodes import NodeStartError, start_node
 
 pytestmark = pytest.mark.slow
 
@@ -65,20 +65,6 @@ def _load_stop_cluster():
 stop_cluster = _load_stop_cluster()
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports free right now (held together while chosen, so all differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("", 0))  # free on every interface: some Ray servers bind them all
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _base_env() -> dict:
     env = dict(os.environ, RAY_AUTH_MODE="disabled", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.pop("RAY_ADDRESS", None)  # a stray RAY_ADDRESS would redirect `--address`-less calls
@@ -86,54 +72,14 @@ def _base_env() -> dict:
     return env
 
 
-def _node_command(temp_dir: Path, ports: list[int], head_port: int | None) -> list[str]:
-    """``ray start`` for the head (``head_port`` None: it gets ports[0]) or a worker joining it."""
-    agent, grpc, metrics, runtime_env, node_manager, object_manager, extra = ports[:7]
-    command = [str(BIN / "ray"), "start", f"--temp-dir={temp_dir}", "--num-cpus=1", "--num-gpus=0",
-               f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats",
-               f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
-               f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={grpc}",
-               f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
-               "--min-worker-port=0", "--max-worker-port=0",  # 0: the OS picks free worker ports
-               # One Python process fewer competing with the dashboard agent at start-up
-               # (worker prints then stay in the node's logs instead of reaching drivers).
-               "--include-log-monitor=false"]
-    if head_port is None:
-        client, dashboard = extra, ports[7]
-        return command + ["--head", f"--node-ip-address={HEAD_IP}", f"--port={ports[8]}",
-                          f"--ray-client-server-port={client}", f"--dashboard-port={dashboard}",
-                          "--include-dashboard=false"]
-    return command + [f"--address={HEAD_IP}:{head_port}", f"--node-ip-address={WORKER_IP}"]
-
-
-def _raylet_alive(temp_dir: Path) -> bool:
-    return any(b"/raylet/raylet" in Path(f"/proc/{pid}/cmdline").read_bytes()
-               for pid in stop_cluster.processes_of(temp_dir) if Path(f"/proc/{pid}").exists())
-
-
-def _start_node(temp_dir: Path, head_port: int | None) -> list[int]:
-    """Start one node, retrying a start that fails or hangs; return the ports it got."""
-    env = _base_env()
-    failures = []
-    for attempt in range(START_ATTEMPTS):
-        ports = _free_ports(9)
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            done = subprocess.run(_node_command(temp_dir, ports, head_port), env=env,
-                                  capture_output=True, text=True, timeout=START_TIMEOUT_S)
-            if done.returncode == 0 and _raylet_alive(temp_dir):
-                return ports
-            failures.append(f"attempt {attempt + 1}: exit {done.returncode}: {done.stderr[-600:]}")
-        except subprocess.TimeoutExpired:
-            failures.append(f"attempt {attempt + 1}: no answer in {START_TIMEOUT_S} s")
-        raylet_log = next(temp_dir.glob("session_*/logs/raylet.out"), None)
-        if raylet_log is not None:
-            failures[-1] += " | raylet: " + " ".join(
-                line for line in raylet_log.read_text(errors="replace").splitlines() if " C " in line)[:400]
-        stop_cluster.stop_processes(stop_cluster.processes_of(temp_dir), grace_s=3)
-        shutil.rmtree(temp_dir, ignore_errors=True)
-    pytest.fail(f"`ray start` ({'head' if head_port is None else 'worker'}) failed "
-                f"{START_ATTEMPTS} times:\n" + "\n".join(failures))
+def _start_node(temp_dir: Path, head_address: str | None) -> str:
+    """One node (1 CPU, a small object store) with START_ATTEMPTS tries; the GCS address."""
+    try:
+        return start_node(temp_dir, WORKER_IP if head_address else HEAD_IP, head_address,
+                          num_cpus=1, object_store_bytes=OBJECT_STORE_BYTES, attempts=START_ATTEMPTS,
+                          timeout_s=START_TIMEOUT_S, env=_base_env())
+    except NodeStartError as error:
+        pytest.fail(str(error))
 
 
 def _processes_naming(directories: list[Path]) -> list[int]:
@@ -213,9 +159,8 @@ def test_two_node_cluster_runs_ring_training_and_grading_on_both_nodes(tmp_path_
     head_dir, worker_dir = short / "h", short / "w"
     assert len(str(short)) < 50, f"basetemp {short} is too long for Ray's socket paths"
     try:
-        head_ports = _start_node(head_dir, None)
-        address = f"{HEAD_IP}:{head_ports[8]}"
-        _start_node(worker_dir, head_ports[8])
+        address = _start_node(head_dir, None)
+        _start_node(worker_dir, address)
 
         # 1. Ring all-reduce over two workers, one per node, from a driver that joins by address.
         done = subprocess.run([sys.executable, "-c", TRAIN_DRIVER, address], env=_base_env(),

@@ -78,3 +78,27 @@ def test_bad_attempts_are_refused():
     with pytest.raises(ValueError, match="attempts must be an integer >= 1, got 0"):
         with ray_session(attempts=0, what="test"):
             pass  # pragma: no cover
+
+
+FSIZE_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
+from gradkit.distributed.ray_runtime import RayStartError, ray_session
+import ray
+for store in (80 * 2**20, None):
+    try:
+        with ray_session(num_cpus=1, object_store_memory=store, attempts=1):
+            print("STARTED")
+    except RayStartError as error:
+        print("REFUSED", ray.is_initialized(), error)
+"""
+
+
+def test_an_object_store_larger_than_the_file_size_limit_is_refused_before_starting():
+    """Ray's object store is one file in /dev/shm: under RLIMIT_FSIZE (as in a grading
+    kernel) the raylet would die creating it; the start is refused with the reason."""
+    done = subprocess.run([sys.executable, "-c", FSIZE_CHILD], capture_output=True, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("REFUSED False") for line in lines), done.stdout + done.stderr
+    assert "80 MiB" in lines[0] and "64 MiB" in lines[0] and "RLIMIT_FSIZE" in lines[0]
+    assert "object_store_memory" in lines[1]

@@ -32,14 +32,13 @@ TOOLS = Path(__file__).resolve().parent
 ASSIGNMENTS_DIR = TOOLS.parent
 SOURCES = TOOLS / "sources"
 
-# assignment id -> notebook file name (one notebook per assignment). The source of
-# a5_distributed_ray is in sources/ but not built yet: its notebook starts its own Ray,
-# and that Ray does not yet start inside a grading kernel (the reference would score 0).
+# assignment id -> notebook file name (one notebook per assignment).
 ASSIGNMENTS = {
     "a1_gradients": "gradients.ipynb",
     "a2_tensor_autodiff": "tensor_autodiff.ipynb",
     "a3_nets_sgd": "nets_sgd.ipynb",
     "a4_pytorch_gans": "pytorch_gans.ipynb",
+    "a5_distributed_ray": "distributed_ray.ipynb",
     "a6_efficient_dl": "efficient_dl.ipynb",
 }
 

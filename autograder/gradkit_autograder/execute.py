@@ -115,8 +115,21 @@ class GuardedExecute(Execute):
         since = time.monotonic()
         try:
             return super().start_new_kernel_client()
+        except RuntimeError as error:  # "Kernel died before replying to kernel_info"
+            raise RuntimeError(f"{error}\nthe kernel's own output (last lines):\n{self._kernel_log_tail()}") from error
         finally:
             self._clock("kernel_start", since)
+
+    def _kernel_log_tail(self, chars: int = 2000) -> str:
+        """The end of the kernel process's stdout/stderr log (LimitedKernelManager writes it)."""
+        path = getattr(self.km, "kernel_log_path", None)
+        try:
+            with open(path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - chars))
+                return log.read().decode(errors="replace")
+        except (OSError, TypeError):
+            return "(no log)"
 
     def _cleanup_kernel(self):
         since = time.monotonic()

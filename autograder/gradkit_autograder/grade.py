@@ -57,6 +57,7 @@ class StudentOutcome:
     max_score: float | None = None
     incidents: list[dict] = field(default_factory=list)
     error: str | None = None
+    node_id: str = ""              # the Ray node that ran the grading task ("" when none ran)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class GradeSummary:
     # seconds per worker phase (GradingResult.timings), summed over the tasks that returned
     task_timings: dict[str, float] = field(default_factory=dict)
     tasks: int = 0                       # tasks that returned, the reference run included
+    task_nodes: dict[str, int] = field(default_factory=dict)   # Ray node id -> tasks it ran
     ray: str = ""                        # which Ray graded: embedded, the course's, or a cluster
 
     def count(self, status: str) -> int:
@@ -79,6 +81,8 @@ class GradeSummary:
 
     def add_task(self, result: GradingResult) -> None:
         self.tasks += 1
+        if result.node_id:
+            self.task_nodes[result.node_id] = self.task_nodes.get(result.node_id, 0) + 1
         for phase, seconds in result.timings.items():
             self.task_timings[phase] = self.task_timings.get(phase, 0.0) + seconds
 
@@ -93,9 +97,13 @@ class GradeSummary:
         once = [f"{label} {self.timings[key]:.1f} s" for key, label in (
             ("ray_start", "Ray start"), ("store", "gradebook writes"), ("ray_stop", "Ray stop"))
             if key in self.timings]
-        return (f"time: {', '.join(once)}; per task ({n}): kernel start/stop {kernel / n:.2f} s, "
+        line = (f"time: {', '.join(once)}; per task ({n}): kernel start/stop {kernel / n:.2f} s, "
                 f"cells {t.get('execute', 0.0) / n:.2f} s, other nbgrader steps {nbgrader / n:.2f} s, "
                 f"grader set-up {setup / n:.2f} s")
+        if len(self.task_nodes) > 1:
+            line += "; tasks per node: " + ", ".join(
+                f"{node[:8]} {count}" for node, count in sorted(self.task_nodes.items()))
+        return line
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -203,14 +211,16 @@ def _store(course, gb, result, reference, settings, digest) -> StudentOutcome:
         incidents = result.all_incidents() + [{"kind": "grader_error", "cell": "-", "message": reason}]
         ledger.record(gb.db, result.assignment, result.student, digest, "failed", None, None,
                       incidents, result.isolation, result.duration_s)
-        return StudentOutcome(result.student, "failed", incidents=incidents, error=reason)
+        return StudentOutcome(result.student, "failed", incidents=incidents, error=reason,
+                              node_id=result.node_id)
     judge(result, reference, settings)
     save_grades(gb, result)
     save_autograded_files(course, result)
     incidents = result.all_incidents()
     ledger.record(gb.db, result.assignment, result.student, digest, "graded", result.score,
                   result.max_score, incidents, result.isolation, result.duration_s)
-    return StudentOutcome(result.student, "graded", result.score, result.max_score, incidents)
+    return StudentOutcome(result.student, "graded", result.score, result.max_score, incidents,
+                          node_id=result.node_id)
 
 
 def _store_batch(course, gb, results, reference, settings, digests, summary, bar) -> None:

@@ -13,6 +13,8 @@ launched and how it ends:
 - under bubblewrap a cell is interrupted by a message on the control channel
   (bubblewrap itself would end on SIGINT and take the kernel with it);
 - when the kernel runs as another uid, its connection file is handed to that uid;
+- the kernel process's own stdout and stderr go to a log file beside the connection
+  file (``kernel_log_path``), not to the grader's terminal;
 - when the kernel is shut down, every process left in its cgroup is killed and
   the cgroup removed.
 """
@@ -104,7 +106,18 @@ class LimitedKernelManager(AsyncKernelManager):
         kw["env"] = self.kernel_environment(cwd)
         prefix = launch_prefix(sandbox, cwd=cwd, runtime_dir=os.path.dirname(self.connection_file),
                                memory_mb=self.memory_mb, file_mb=self.file_mb, cgroup_procs=procs)
-        await super()._async_launch_kernel(prefix + list(kernel_cmd), **kw)
+        # The kernel's own console output (start-up banners, Ray's warnings when a notebook
+        # starts Ray) goes to a log next to the connection file, not to the grader's terminal,
+        # where hundreds of kernels would bury the progress bar. What a cell prints still
+        # reaches the notebook: that travels over the kernel's ZMQ channels, not these pipes.
+        with open(self.kernel_log_path, "ab") as log:
+            kw["stdout"] = kw["stderr"] = log
+            await super()._async_launch_kernel(prefix + list(kernel_cmd), **kw)
+
+    @property
+    def kernel_log_path(self) -> str:
+        """Where the kernel process's stdout and stderr go (next to its connection file)."""
+        return os.path.splitext(self.connection_file)[0] + ".log"
 
     def end_process_tree(self) -> None:
         """Kill whatever the kernel left running (any session) and remove its cgroup."""

@@ -16,16 +16,24 @@ processes, the GCS last; each group gets ``SIGTERM`` and, after ``grace_s``, ``S
 
 Used by ``cluster/labs/stop_cluster.py`` (the lab's command), the course-local Ray
 of ``gradkit ray stop`` and the multi-node tests.
+
+:func:`start_node` is the other half: ``ray start`` of one node (a head, or a node
+joining one) with its own temp dir and free ports, retried, so that a multi-node
+cluster can be built on one machine (the two-node test and the grading benchmark).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-__all__ = ["processes_of", "stop_processes"]
+__all__ = ["processes_of", "stop_processes", "start_node", "NodeStartError"]
 
 
 def _read(pid: int, name: str) -> bytes:
@@ -148,3 +156,88 @@ def stop_processes(pids: list[int], grace_s: float = 5.0) -> dict[int, str]:
         forced = set(_stop_group(group, grace_s))
         how.update({pid: "SIGKILL" if pid in forced else "SIGTERM" for pid in group})
     return how
+
+
+# --- starting a node -----------------------------------------------------------------
+
+class NodeStartError(RuntimeError):
+    """``ray start`` failed every attempt; the message holds each attempt's reason."""
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free right now (held together while chosen, so all differ)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("", 0))  # free on every interface: some Ray servers bind them all
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _node_command(temp_dir: Path, ports: list[int], node_ip: str, head_address: str | None,
+                  num_cpus: int, object_store_bytes: int) -> list[str]:
+    """``ray start`` for a head (``head_address`` None) or a node joining ``head_address``.
+
+    Every port is chosen here (none of Ray's defaults), so that several nodes and other
+    people's Rays can share one machine.
+    """
+    agent, grpc, metrics, runtime_env, node_manager, object_manager, client, dashboard, gcs = ports
+    command = [str(Path(sys.executable).parent / "ray"), "start", f"--temp-dir={temp_dir}",
+               f"--num-cpus={num_cpus}", "--num-gpus=0", f"--node-ip-address={node_ip}",
+               f"--object-store-memory={object_store_bytes}", "--disable-usage-stats",
+               f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
+               f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={grpc}",
+               f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
+               "--min-worker-port=0", "--max-worker-port=0",  # 0: the OS picks free worker ports
+               # One Python process fewer competing with the dashboard agent at start-up
+               # (worker prints then stay in the node's logs instead of reaching drivers).
+               "--include-log-monitor=false"]
+    if head_address is None:
+        return command + ["--head", f"--port={gcs}", f"--ray-client-server-port={client}",
+                          f"--dashboard-port={dashboard}", "--include-dashboard=false"]
+    return command + [f"--address={head_address}"]
+
+
+def _raylet_alive(temp_dir: Path) -> bool:
+    return any(b"/raylet/raylet" in _read(pid, "cmdline") for pid in processes_of(temp_dir))
+
+
+def start_node(temp_dir: str | os.PathLike, node_ip: str, head_address: str | None = None, *,
+               num_cpus: int = 1, object_store_bytes: int = 100 * 2**20, attempts: int = 3,
+               timeout_s: float = 90.0, env: dict | None = None) -> str:
+    """Start one Ray node in ``temp_dir`` on ``node_ip``; return the cluster's GCS address.
+
+    ``head_address`` None starts a head; otherwise the node joins that head. Use a
+    loopback address other than 127.0.0.1 for ``node_ip`` (127.0.0.2, 127.0.0.3, ...):
+    ``ray start`` replaces 127.0.0.1 with the machine's outward address. ``temp_dir``
+    must be short (Ray's unix sockets live under it; such paths are limited to 107
+    bytes). A start that fails or hangs (on a busy machine the raylet may give up on
+    its dashboard agent after a fixed 15 s, ray-project/ray#65983) is stopped, by its
+    temp dir, and retried; after ``attempts`` failures :class:`NodeStartError` says why.
+    Stop the node with ``stop_processes(processes_of(temp_dir))``.
+    """
+    temp_dir = Path(temp_dir)
+    failures = []
+    for attempt in range(1, attempts + 1):
+        ports = _free_ports(9)
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        command = _node_command(temp_dir, ports, node_ip, head_address, num_cpus, object_store_bytes)
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+            if done.returncode == 0 and _raylet_alive(temp_dir):
+                return head_address or f"{node_ip}:{ports[-1]}"
+            failures.append(f"attempt {attempt}: exit {done.returncode}: {done.stderr[-600:]}")
+        except subprocess.TimeoutExpired:
+            failures.append(f"attempt {attempt}: no answer in {timeout_s:g} s")
+        raylet_log = next(temp_dir.glob("session_*/logs/raylet.out"), None)
+        if raylet_log is not None:  # the raylet's fatal lines say why it stopped
+            failures[-1] += " | raylet: " + " ".join(
+                line for line in raylet_log.read_text(errors="replace").splitlines() if " C " in line)[:400]
+        stop_processes(processes_of(temp_dir), grace_s=3)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    role = "head" if head_address is None else f"node joining {head_address}"
+    raise NodeStartError(f"`ray start` ({role}) failed {attempts} times:\n" + "\n".join(failures))

@@ -140,6 +140,32 @@ def _stop_new_children(before: set[int], grace_s: float = 5.0) -> None:
             pass
 
 
+def _check_object_store_fits(object_store_memory: int | None) -> None:
+    """Raise RayStartError when the object store could not be created under RLIMIT_FSIZE.
+
+    An embedded Ray keeps its object store as one file in /dev/shm, as large as the store.
+    A process with a file-size limit (a grading kernel has one) passes that limit to the
+    raylet, which then dies creating the file, and Ray only reports, 30 s later, that the
+    node "timed out during startup". This check says so before anything starts.
+    """
+    import resource
+
+    limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit == resource.RLIM_INFINITY:
+        return
+    mib = 2**20
+    if object_store_memory is None:
+        raise RayStartError(
+            f"this process may write files of at most {limit // mib} MiB (RLIMIT_FSIZE), and Ray's "
+            f"default object store is larger: pass object_store_memory= below {limit // mib} MiB "
+            f"(Ray's minimum is 75 MiB), or raise the limit (max_file_mb in assignment.yaml when grading)")
+    if object_store_memory > limit:
+        raise RayStartError(
+            f"the object store ({object_store_memory // mib} MiB, one file in /dev/shm) is larger than "
+            f"the largest file this process may write ({limit // mib} MiB, RLIMIT_FSIZE): lower "
+            f"object_store_memory, or raise the limit (max_file_mb in assignment.yaml when grading)")
+
+
 def _connect(address: str | None, num_cpus: int | None, num_gpus: int | None,
              object_store_memory: int | None, quiet: bool, attempts: int, what: str) -> RaySession:
     """Join or start Ray; the one place that decides whether this process started it."""
@@ -158,6 +184,7 @@ def _connect(address: str | None, num_cpus: int | None, num_gpus: int | None,
         options.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus,
                        object_store_memory=object_store_memory, include_dashboard=False,
                        _node_ip_address=EMBEDDED_NODE_IP, _system_config=_EMBEDDED_SYSTEM_CONFIG)
+        _check_object_store_fits(object_store_memory)
         advice = "pass --address of a running Ray, or fewer workers"
         doing = "start a local Ray"
     else:
