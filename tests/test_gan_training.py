@@ -113,6 +113,17 @@ def test_short_run_covers_the_ring_and_repeats_exactly_on_cpu():
     plt.close("all")
 
 
+def test_mixtures_carry_their_recipe_and_train_mixture_gan_uses_it():
+    ring, grid = data.ring_of_gaussians(n=50), data.grid_of_gaussians(n=50)
+    assert ring.recipe == data.RING_RECIPE and grid.recipe == data.GRID_RECIPE
+    assert grid.recipe.depth > ring.recipe.depth and grid.recipe.steps > ring.recipe.steps
+    run = training.train_mixture_gan(grid, steps=3, batch_size=8, device="cpu", progress=False)
+    hidden_layers = sum(isinstance(m, torch.nn.Linear) for m in run.generator.modules()) - 1
+    assert hidden_layers == grid.recipe.depth and len(run.history.g_loss) == 3
+    again = training.train_mixture_gan(grid, steps=3, batch_size=8, device="cpu", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(run.generator.parameters(), again.generator.parameters()))
+
+
 def test_conv_pair_trains_a_few_steps_on_digits():
     X, _ = data.gan_digits("test")
     torch.manual_seed(0)

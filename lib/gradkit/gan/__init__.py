@@ -6,8 +6,10 @@ One module per job, imported only when used (``import gradkit`` never imports to
   pair for 2-D points and a small DCGAN-style convolutional pair for 8x8 images.
 - ``gradkit.gan.losses``: the discriminator loss, the generator's saturating (minimax)
   and non-saturating losses, and least squares (LSGAN), all from logits.
-- ``gradkit.gan.training``: ``train_gan`` (alternating updates) and its one-step parts.
-- ``gradkit.gan.data``: a ring of 8 and a grid of 25 Gaussians, the digits in [-1, 1].
+- ``gradkit.gan.training``: ``train_gan`` (alternating updates) and its one-step parts;
+  ``train_mixture_gan`` trains the MLP pair on a mixture with the mixture's recipe.
+- ``gradkit.gan.data``: a ring of 8 and a grid of 25 Gaussians (each with its training
+  recipe), the digits in [-1, 1].
 - ``gradkit.gan.measures``: modes covered and the share of high-quality samples.
 - ``gradkit.gan.digit_measures``: a digits classifier, classes produced, class entropy
   and a Frechet distance in the classifier's feature space (a digits-sized FID).

@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gradkit.gan.losses import GENERATOR_LOSSES
+from gradkit.gan.models import MLPDiscriminator, MLPGenerator
 
 __all__ = [
     "resolve_device",
@@ -40,6 +41,7 @@ __all__ = [
     "train_step",
     "sample",
     "train_gan",
+    "train_mixture_gan",
 ]
 
 
@@ -165,7 +167,7 @@ def sample(generator: nn.Module, n: int, z: torch.Tensor | None = None, seed: in
         generator.train(was_training)
 
 
-def train_gan(generator: nn.Module, discriminator: nn.Module, data, *, steps: int = 3000, batch_size: int = 512,
+def train_gan(generator: nn.Module, discriminator: nn.Module, data, *, steps: int = 5000, batch_size: int = 512,
               loss: str = "non_saturating", d_steps: int = 1, lr: float | tuple[float, float] = 2e-3,
               betas: tuple[float, float] = (0.5, 0.999), seed: int = 0, device: str | torch.device | None = None,
               decay: bool = True, snapshot_every: int = 0, snapshot_size: int = 1000,
@@ -176,6 +178,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data, *, steps: in
         data: real samples, a numpy array or tensor with one sample per row (points
             (n, 2) or images (n, 1, 8, 8)); batches are drawn from it with replacement.
         steps: generator updates; each comes after ``d_steps`` discriminator updates.
+            5000 cover the ring of 8 at >= 90% high quality on every seed measured (3000
+            left one seed at 88%); the grid of 25 needs more (``train_mixture_gan``).
         loss: "non_saturating" (default), "saturating" or "lsgan" (``gradkit.gan.losses``).
         lr: one learning rate for both players, or (generator's, discriminator's).
         betas: Adam's betas, (0.5, 0.999) as in DCGAN.
@@ -236,3 +240,22 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data, *, steps: in
         if step % 100 == 0:
             bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", refresh=False)
     return GanRun(generator, discriminator, history, device, time.perf_counter() - start)
+
+
+def train_mixture_gan(mixture, *, seed: int = 0, loss: str = "non_saturating",
+                      device: str | torch.device | None = None, progress: bool = True, **train_kwargs) -> GanRun:
+    """Build the MLP pair for a Gaussian mixture and train it with the mixture's recipe.
+
+    ``mixture`` comes from ``gradkit.gan.data``'s ``ring_of_gaussians`` or ``grid_of_gaussians``;
+    its ``recipe`` gives the pair's depth and the steps (``gradkit.gan.data.Recipe``), the
+    rest is ``train_gan``'s defaults. The pair is built after ``torch.manual_seed(seed)``,
+    so a CPU run repeats exactly. ``train_kwargs`` (``steps=``, ``lr=``, ...) override
+    ``train_gan``'s arguments.
+    """
+    recipe = mixture.recipe
+    torch.manual_seed(seed)
+    generator = MLPGenerator(depth=recipe.depth, out_dim=mixture.X.shape[1])
+    discriminator = MLPDiscriminator(in_dim=mixture.X.shape[1], depth=recipe.depth)
+    train_kwargs.setdefault("steps", recipe.steps)
+    return train_gan(generator, discriminator, mixture.X, seed=seed, loss=loss, device=device,
+                     progress=progress, **train_kwargs)
