@@ -226,10 +226,12 @@ def _store(course, gb, result, reference, settings, digest) -> StudentOutcome:
 def _store_batch(course, gb, results, reference, settings, digests, summary, bar) -> None:
     """Store the results that arrived together in one transaction.
 
-    One commit per batch instead of one per submission: the gradebook's writes
-    cost seconds for a class, not minutes. A crash mid-batch commits nothing of
-    it, and the ledger has no row for those students, so the next run grades them
-    again: nothing is lost and nothing counted twice.
+    Our own writes (the ledger rows, the grades' fields) wait for one commit at the
+    end of the batch. nbgrader's gradebook methods commit as they go (creating the
+    student and the submission each commit), so
+    a batch is not one transaction: a crash mid-batch can keep a student's new
+    grades without that student's ledger row. The next run then grades that student
+    again and overwrites them: nothing is lost and nothing counted twice.
     """
     lap = time.monotonic()
     outcomes = [_store(course, gb, r, reference, settings, digests[r.student]) for r in results]
