@@ -75,16 +75,18 @@ def _short_limits(source: Path) -> None:
     path.write_text(yaml.safe_dump(settings))
 
 
-def _ray_like_processes(exclude_below: set[int]) -> dict[int, str]:
+def _ray_like_processes(grader_ray: set[int]) -> dict[int, str]:
     """pid -> command line of every process that looks like Ray, a kernel or a sandbox,
-    except the descendants of ``exclude_below`` (the grader's own Ray)."""
+    except the grader's own Ray: its raylet and GCS (``grader_ray``) and their direct
+    children (its workers and agents). A kernel, its sandbox or its Ray sit further
+    down (worker -> bwrap -> kernel -> raylet), so one left running is counted."""
     out = {}
-    for process in psutil.process_iter(["pid", "cmdline"]):
+    for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
         try:
             cmdline = " ".join(process.info["cmdline"] or [])
             if not RAY_PROCESS.search(cmdline):
                 continue
-            if {parent.pid for parent in process.parents()} & exclude_below:
+            if process.info["pid"] in grader_ray or process.info["ppid"] in grader_ray:
                 continue
             out[process.info["pid"]] = cmdline[:200]
         except psutil.Error:
