@@ -15,8 +15,9 @@ in one run, each in a fresh copy of the course:
 For a large class (``--students 300``) (b) and (c) grade a sample (``--plain-sample``,
 default 32, cycling through every kind of submission) and their times are scaled to
 the class; the script says so. ``--scaling`` instead grades the class on a real
-one-node Ray and a two-node Ray on this machine (one CPU per node, loopback only)
-and prints the throughput ratio and which node ran each task.
+one-node Ray and a two-node Ray on this machine (one CPU per node, each node pinned
+to a core of its own unless ``--no-pin``, loopback only) and prints the throughput
+ratio and which node ran each task.
 
 It prints the speed-up (b)/(a), the per-notebook cost of each way against (c),
 and where our time goes (from ``gradkit grade``'s own phase timings). Both
@@ -30,7 +31,8 @@ fails it, plain nbgrader gives it the hidden points).
     .venv/bin/python bench/bench_grading.py --assignment a0_warmup --students 96
     .venv/bin/python bench/bench_grading.py --students 300     # a class of 300; the sequential
                                                                # peers grade a sample of 32, scaled
-    .venv/bin/python bench/bench_grading.py --students 60 --scaling   # 1 node vs 2 nodes of 1 CPU
+    .venv/bin/python bench/bench_grading.py --students 60 --scaling   # 1 node vs 2 nodes of 1 core
+    .venv/bin/python bench/bench_grading.py --students 60 --scaling --no-pin   # "1 CPU": Ray's count only
 
 The default is a real assignment (a1_gradients: seconds of work per notebook, torch
 imported by its hidden tests). The toy a0_warmup runs its cells in a fraction of a
@@ -120,6 +122,7 @@ def child_grade(course_dir: str, assignment: str, workers: int, address: str | N
                       "failed": summary.count("failed"), "graded": summary.count("graded"),
                       "isolation": summary.isolation, "time_line": summary.time_line(),
                       "task_nodes": summary.task_nodes,
+                      "errors": sorted({o.error for o in summary.outcomes if o.status == "failed"})[:5],
                       "student_nodes": {o.student: o.node_id for o in summary.outcomes}}))
 
 
@@ -226,29 +229,38 @@ def report(assignment: str, n: int, workers: int, ours_wall: float, ours: dict, 
           f"{warm - busy:.1f} s (Ray scheduling, worker processes starting, the last task alone)")
 
 
-def scaling(assignment: str, n: int, tmp: Path, class_dir: Path) -> int:
+def scaling(assignment: str, n: int, tmp: Path, class_dir: Path, pin: bool = True) -> int:
     """The same class graded on a real one-node Ray (1 CPU) and on a two-node Ray (1 CPU each).
 
     Both clusters run on this machine, loopback only (head 127.0.0.3, second node
     127.0.0.2), each node with its own temp dir, started with ``ray start`` and
-    stopped by that dir. ``grade()`` joins each by address; its time on the running
-    Ray is compared (throughput ratio, target >= 1.8x), and every task's node is
-    taken from the grading results.
+    stopped by that dir. With ``pin`` each node is pinned to a core of its own (head:
+    core 0, second node: core 1), as two one-core machines would be; without it
+    "1 CPU" is only Ray's count, and the one-node run's task spreads its worker and
+    kernel over both cores. The grading driver is never pinned: with two nodes it
+    shares their cores. ``grade()`` joins each cluster by address; its time on the
+    running Ray is compared (throughput ratio, target >= 1.8x), and every task's node
+    is taken from the grading results.
     """
     from gradkit.distributed.local_nodes import processes_of, start_node, stop_processes
 
     env = dict(os.environ, RAY_AUTH_MODE="disabled", OMP_NUM_THREADS="1")
     env.pop("RAY_ADDRESS", None)
+    cores = sorted(os.sched_getaffinity(0))
+    if pin and len(cores) < 2:
+        print(f"pinning needs 2 cores, this process may use {cores}", file=sys.stderr)
+        return 1
     runs = {}
     for nodes in (1, 2):
         short = Path(tempfile.mkdtemp(prefix="gk-scale-", dir="/tmp"))   # Ray's socket paths must stay short
         dirs = [short / "h", short / "w"][:nodes]
         try:
-            address = start_node(dirs[0], "127.0.0.3", env=env)
+            address = start_node(dirs[0], "127.0.0.3", env=env, cores=[cores[0]] if pin else None)
             if nodes == 2:
-                start_node(dirs[1], "127.0.0.2", address, env=env)
+                start_node(dirs[1], "127.0.0.2", address, env=env, cores=[cores[1]] if pin else None)
             course = fresh_course(tmp / f"scale{nodes}", assignment, class_dir)
-            print(f"grading {n} submissions on {nodes} node(s) of 1 CPU at {address}...", flush=True)
+            how = f"pinned to core(s) {cores[:nodes]}" if pin else "not pinned"
+            print(f"grading {n} submissions on {nodes} node(s) of 1 CPU ({how}) at {address}...", flush=True)
             wall, result = run_ours(course, assignment, nodes, address)
             runs[nodes] = (wall, result)
         finally:
@@ -257,7 +269,7 @@ def scaling(assignment: str, n: int, tmp: Path, class_dir: Path) -> int:
     one, two = runs[1][1], runs[2][1]
     for nodes, (wall, result) in runs.items():
         if result["failed"]:
-            print(f"{nodes} node(s): {result['failed']} submissions failed", file=sys.stderr)
+            print(f"{nodes} node(s): {result['failed']} submissions failed: {result['errors']}", file=sys.stderr)
             return 1
         per_node = ", ".join(f"{node[:8]}: {count} tasks" for node, count in sorted(result["task_nodes"].items()))
         print(f"{nodes} node(s) x 1 CPU: grade() {result['elapsed_s']:6.1f} s on the running Ray "
@@ -285,6 +297,9 @@ def main() -> int:
     parser.add_argument("--scaling", action="store_true",
                         help="instead: grade on a real one-node and a two-node Ray (1 CPU per node) on this "
                              "machine and print the throughput ratio")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="with --scaling: do not pin each node to a core of its own (1 CPU is then "
+                             "only Ray's count)")
     args = parser.parse_args()
     n = args.students
     assignment = args.assignment or (QUICK_ASSIGNMENT if args.quick else DEFAULT_ASSIGNMENT)
@@ -301,7 +316,7 @@ def main() -> int:
         models = fresh_course(tmp / "models", assignment, tmp / "none")
         students = build_students(models, assignment, tmp / "class", n)
         if args.scaling:
-            return scaling(assignment, n, tmp, tmp / "class")
+            return scaling(assignment, n, tmp, tmp / "class", pin=not args.no_pin)
         # The sample for the sequential peers: the first K ids cycle through every kind.
         k = min(n, args.plain_sample)
         sample = sorted(students)[:k]

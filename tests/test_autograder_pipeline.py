@@ -65,6 +65,12 @@ def _cell_scores(course: Course, student: str) -> dict[str, float]:
         return {g.cell.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
 
 
+def _auto_comments(course: Course, student: str) -> dict[str, str | None]:
+    with course.gradebook() as gb:
+        sub = gb.find_submission(A, student)
+        return {c.cell.name: c.auto_comment for nb in sub.notebooks for c in nb.comments}
+
+
 def test_class_graded_with_expected_totals(graded):
     course, kinds, summary = graded
     assert summary.count("graded") == len(kinds) and summary.count("failed") == 0
@@ -106,6 +112,9 @@ def test_scores_equal_plain_nbgrader_autograde(graded, tmp_path):
         assert result["success"], result.get("error")
     scores = {s: _cell_scores(plain, s) for s in honest}
     assert {s: _cell_scores(course, s) for s in honest} == scores
+    comments = {s: _auto_comments(plain, s) for s in kinds}
+    assert {s: _auto_comments(course, s) for s in kinds} == comments
+    assert any(any(c.values()) for c in comments.values())   # nbgrader wrote some ("No response.")
     assert len({sum(v.values()) for v in scores.values()}) >= 3   # full, partial and zero
     wrong = sorted(set(kinds) - set(honest))   # only ever fewer points than plain nbgrader
     ours = {s: _cell_scores(course, s) for s in wrong}
@@ -129,6 +138,27 @@ def test_rerun_skips_unchanged_and_force_regrades(graded):
     with course.gradebook() as gb:
         runs = {r["student"]: r["runs"] for r in ledger.rows(gb.engine, A)}
     assert runs["reference"] == 2 and runs["blank"] == 2 and runs["mixed"] == 1
+
+
+def test_regrade_keeps_a_manual_score_and_asks_for_a_new_look(graded):
+    """A TA's manual score survives a forced regrade; the cell is flagged for review again."""
+    course, _, _ = graded
+    with course.gradebook() as gb:
+        sub = gb.find_submission(A, "mixed")
+        grade_row = next(g for nb in sub.notebooks for g in nb.grades if g.auto_score)
+        cell, auto_before = grade_row.cell.name, grade_row.auto_score
+        grade_row.manual_score, grade_row.needs_manual_grade = 0.5, False
+        untouched = {g.cell.name for nb in sub.notebooks for g in nb.grades if g.manual_score is None}
+        gb.db.commit()
+    forced = grade(course, A, workers=2, progress=False, force=True, students=["mixed"])
+    assert forced.count("graded") == 1
+    with course.gradebook() as gb:
+        grades = {g.cell.name: g for nb in gb.find_submission(A, "mixed").notebooks for g in nb.grades}
+        assert grades[cell].manual_score == 0.5 and grades[cell].needs_manual_grade
+        assert grades[cell].auto_score == auto_before
+        assert all(grades[c].manual_score is None for c in untouched)
+        grades[cell].manual_score = None   # leave the shared course as the other tests expect
+        gb.db.commit()
 
 
 def _hidden_lines(course: Course) -> list[str]:

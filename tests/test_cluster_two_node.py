@@ -233,3 +233,21 @@ def test_stop_cluster_stops_the_processes_of_one_temp_dir_and_spares_the_rest(tm
                 process.wait()
     with pytest.raises(ValueError, match="not a directory"):
         stop_cluster.processes_of(tmp_path / "missing")
+
+
+def test_start_node_pins_a_node_to_its_cores_and_refuses_cores_it_does_not_have(tmp_path):
+    """``cores=`` is what makes "1 CPU per node" one core per node (the scaling benchmark):
+    a process started the way start_node starts ``ray start`` runs on those cores only."""
+    from gradkit.distributed.local_nodes import _affinity_setter
+
+    available = sorted(os.sched_getaffinity(0))
+    probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    pinned = subprocess.run(probe, preexec_fn=_affinity_setter([available[-1]]), capture_output=True,
+                            text=True, check=True)
+    assert json.loads(pinned.stdout) == [available[-1]]
+    free = subprocess.run(probe, preexec_fn=_affinity_setter(None), capture_output=True, text=True, check=True)
+    assert json.loads(free.stdout) == available
+    missing = max(available) + 1
+    with pytest.raises(ValueError, match=rf"subset of this process's CPU cores.*got \[{missing}\]"):
+        start_node(tmp_path / "n", HEAD_IP, cores=[missing])
+    assert not (tmp_path / "n").exists(), "nothing may start when the cores are wrong"

@@ -3,10 +3,15 @@
 One Ray head is started for a scratch course; `grade()` without an address joins
 it (no start-up cost of its own) and stores the class in batches; `stop` ends the
 processes of that Ray's temp folder and nothing else.
+
+The course's head runs with Ray's token authentication (the machine's token), and a
+later `gradkit grade` in a fresh process, which has no RAY_AUTH_MODE of its own, must
+still join it (with Ray 2.59+, ``ray.init(address=...)`` alone never sends the token).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,10 +59,14 @@ def course_with_ray(tmp_path_factory):
     release(course, [A])
     kinds = build_class(course, A, base / "class")
     collect(course, base / "class", assignment=A)
-    assert main(["ray", "start", "--workers", "2", "--course", str(course.root)]) == 0
-    ray = course_ray.running(course)
-    assert ray is not None
-    yield course, kinds, ray
+    with pytest.MonkeyPatch.context() as env:
+        # RAY_AUTH_MODE, which Ray sets in a process that started Ray (this one, after
+        # earlier tests), would hide a join that does not send the token
+        env.delenv("RAY_AUTH_MODE", raising=False)
+        assert main(["ray", "start", "--workers", "2", "--course", str(course.root)]) == 0
+        ray = course_ray.running(course)
+        assert ray is not None and ray.token_auth
+        yield course, kinds, ray
     course_ray.stop(course)
 
 
@@ -72,6 +81,17 @@ def test_grade_joins_the_course_ray_and_stores_the_class_in_batches(course_with_
         scores = {s.student.id: s.score for s in gb.assignment_submissions(A)}
     assert set(rows) == set(kinds)
     assert all(rows[s]["score"] == scores[s] for s in kinds)     # ledger and grades committed together
+
+
+def test_a_later_command_in_a_fresh_process_joins_the_course_ray_with_its_token(course_with_ray):
+    """What an instructor does: `gradkit ray start`, then `gradkit grade` in a new shell."""
+    course, kinds, ray = course_with_ray
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+    done = subprocess.run([str(Path(sys.executable).parent / "gradkit"), "grade", A, "--force",
+                           "--course", str(course.root)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"joined the Ray at {ray.address}" in done.stdout
+    assert f"{len(kinds)} graded, 0 failed" in done.stdout
 
 
 def test_stop_ends_only_the_course_ray(course_with_ray, tmp_path):

@@ -15,11 +15,17 @@ command given ``--address`` uses that address; without one it joins the course's
 Ray when it is running, and otherwise starts the embedded Ray as before (and stops
 it when done). ``stop`` ends only the processes of that Ray's temp folder, never
 another Ray on the machine.
+
+The course's Ray uses Ray's token authentication (the machine's token,
+``~/.ray/auth_token``, made by Ray when missing): on a shared lab machine other users
+can reach the loopback too, and a Ray without it runs anyone's code as the
+instructor. The commands that join it send the token.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -45,6 +51,7 @@ class CourseRay:
     address: str        # NODE_IP:PORT, for --address and ray.init
     temp_dir: str       # Ray's --temp-dir: every process of this Ray names it
     num_cpus: int
+    token_auth: bool = False   # started with Ray's token authentication
 
 
 def _state_path(course) -> Path:
@@ -88,6 +95,11 @@ def start(course, num_cpus: int, attempts: int = 3) -> CourseRay:
     if existing:
         return existing
     ray_cli = str(Path(sys.executable).parent / "ray")
+    # the machine's Ray token, made when missing (a Ray without token authentication has
+    # no such command; its head then starts as before, without authentication)
+    token_auth = subprocess.run([ray_cli, "get-auth-token", "--generate"], capture_output=True,
+                                timeout=120).returncode == 0
+    env = dict(os.environ, RAY_AUTH_MODE="token") if token_auth else None
     last = ""
     for _ in range(attempts):
         temp_dir = tempfile.mkdtemp(prefix="gradkit-ray-")   # short: Ray's socket paths must stay short
@@ -95,9 +107,9 @@ def start(course, num_cpus: int, attempts: int = 3) -> CourseRay:
         cmd = [ray_cli, "start", "--head", f"--node-ip-address={NODE_IP}", f"--port={address.split(':')[1]}",
                f"--num-cpus={num_cpus}", "--include-dashboard=false", "--disable-usage-stats",
                f"--temp-dir={temp_dir}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
         if proc.returncode == 0 and _answers(address):
-            ray = CourseRay(address, temp_dir, num_cpus)
+            ray = CourseRay(address, temp_dir, num_cpus, token_auth)
             path = _state_path(course)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(asdict(ray)))
@@ -136,8 +148,17 @@ def stop(course) -> int:
 
 
 def address_for(course, address: str | None) -> str | None:
-    """The Ray a command should use: ``--address`` if given, else the course's if running, else None."""
+    """The Ray a command should use: ``--address`` if given, else the course's if running, else None.
+
+    For the course's Ray this process will send the machine's Ray token when it joins.
+    """
     if address:
         return address
     ray = running(course)
-    return ray.address if ray else None
+    if ray is None:
+        return None
+    if ray.token_auth:
+        from gradkit.distributed.ray_runtime import use_machine_token
+
+        use_machine_token()
+    return ray.address

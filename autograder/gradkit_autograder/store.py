@@ -14,11 +14,22 @@ from __future__ import annotations
 import os
 import stat
 
-import nbformat
+from nbgrader.api import BaseCell, Comment, Grade
 
 from gradkit_autograder.course import Course
 from gradkit_autograder.contract import GradingResult
 from gradkit_autograder.conventions import TIMESTAMP_FILE
+
+
+def _rows_by_cell(gb, model, sub_nb) -> dict:
+    """Cell name -> the ``model`` row (nbgrader's Grade or Comment) of one submitted notebook.
+
+    One query per notebook, where ``gb.find_grade`` makes one (a seven-table join) per
+    cell: a class of 300 with 30 cells a notebook is 9000 queries fewer.
+    """
+    query = (gb.db.query(BaseCell.name, model).join(model, model.cell_id == BaseCell.id)
+             .filter(model.notebook_id == sub_nb.id))
+    return dict(query.all())
 
 
 def save_grades(gb, result: GradingResult) -> None:
@@ -29,15 +40,19 @@ def save_grades(gb, result: GradingResult) -> None:
     else:
         gb.update_or_create_submission(result.assignment, result.student)
     for nb in result.notebooks:
+        sub_nb = gb.find_submission_notebook(nb.name, result.assignment, result.student)
+        grades = _rows_by_cell(gb, Grade, sub_nb)
+        comments = _rows_by_cell(gb, Comment, sub_nb)
         for cell, g in nb.grades.items():
-            grade = gb.find_grade(cell, nb.name, result.assignment, result.student)
+            # a cell the gradebook lacks: nbgrader's lookup raises its own MissingEntry naming it
+            grade = grades.get(cell) or gb.find_grade(cell, nb.name, result.assignment, result.student)
             grade.auto_score = g["auto_score"]
             # a manual score entered earlier stays, and asks for a new look
             grade.needs_manual_grade = g["needs_manual_grade"] or grade.manual_score is not None
         for cell, text in nb.comments.items():
-            gb.find_comment(cell, nb.name, result.assignment, result.student).auto_comment = text
+            comment = comments.get(cell) or gb.find_comment(cell, nb.name, result.assignment, result.student)
+            comment.auto_comment = text
         if nb.late_penalty is not None:
-            sub_nb = gb.find_submission_notebook(nb.name, result.assignment, result.student)
             sub_nb.late_submission_penalty = nb.late_penalty
 
 

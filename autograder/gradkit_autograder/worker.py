@@ -335,13 +335,15 @@ def _collect_results(root: Path, job: GradingJob, present: set[str],
             result.late_penalty = sub_nb.late_submission_penalty
             path = root / "autograded" / job.student / job.assignment / f"{name}.ipynb"
             if path.exists():
-                nb = nbformat.read(str(path), as_version=4)
+                # nbgrader's exporter validated this notebook when it wrote it: read it back
+                # with nbformat's v4 reader and writer, which skip a second schema validation
+                nb = nbformat.v4.reads(path.read_text(encoding="utf-8"))
                 result.reports = notebook_reports(nb)
                 result.incidents = list(nb.metadata.get("gradkit", {}).get("incidents", []))
                 spent = nb.metadata.get("gradkit", {}).pop("timings", {})
                 for phase, seconds in spent.items():
                     timings[phase] = timings.get(phase, 0.0) + seconds
-                result.notebook_json = nbformat.writes(nb)
+                result.notebook_json = nbformat.v4.writes(nb)
             results.append(result)
     return results
 

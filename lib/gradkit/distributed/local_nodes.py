@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterable
 
 __all__ = ["processes_of", "stop_processes", "start_node", "NodeStartError"]
 
@@ -206,9 +207,21 @@ def _raylet_alive(temp_dir: Path) -> bool:
     return any(b"/raylet/raylet" in _read(pid, "cmdline") for pid in processes_of(temp_dir))
 
 
+def _affinity_setter(cores: Iterable[int] | None):
+    """A ``preexec_fn`` that pins the child to ``cores`` (None: no pinning); checks them first."""
+    if cores is None:
+        return None
+    wanted = set(cores)
+    available = os.sched_getaffinity(0)
+    if not wanted or not wanted <= available:
+        raise ValueError(f"start_node: cores must be a non-empty subset of this process's CPU cores "
+                         f"{sorted(available)}, got {sorted(wanted)}")
+    return lambda: os.sched_setaffinity(0, wanted)
+
+
 def start_node(temp_dir: str | os.PathLike, node_ip: str, head_address: str | None = None, *,
                num_cpus: int = 1, object_store_bytes: int = 100 * 2**20, attempts: int = 3,
-               timeout_s: float = 90.0, env: dict | None = None) -> str:
+               timeout_s: float = 90.0, env: dict | None = None, cores: Iterable[int] | None = None) -> str:
     """Start one Ray node in ``temp_dir`` on ``node_ip``; return the cluster's GCS address.
 
     ``head_address`` None starts a head; otherwise the node joins that head. Use a
@@ -219,15 +232,23 @@ def start_node(temp_dir: str | os.PathLike, node_ip: str, head_address: str | No
     its dashboard agent after a fixed 15 s, ray-project/ray#65983) is stopped, by its
     temp dir, and retried; after ``attempts`` failures :class:`NodeStartError` says why.
     Stop the node with ``stop_processes(processes_of(temp_dir))``.
+
+    ``cores`` (Linux) pins the node to those CPU cores: its raylet, its workers and
+    everything they start inherit the affinity, as on a machine that has only these
+    cores. Without it ``num_cpus`` is a count Ray schedules by, not a limit: a task
+    of "1 CPU" whose work runs in two processes (a grading worker and its kernel)
+    uses two cores when two are free.
     """
     temp_dir = Path(temp_dir)
+    pin = _affinity_setter(cores)
     failures = []
     for attempt in range(1, attempts + 1):
         ports = _free_ports(9)
         temp_dir.mkdir(parents=True, exist_ok=True)
         command = _node_command(temp_dir, ports, node_ip, head_address, num_cpus, object_store_bytes)
         try:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s,
+                                  preexec_fn=pin)
             if done.returncode == 0 and _raylet_alive(temp_dir):
                 return head_address or f"{node_ip}:{ports[-1]}"
             failures.append(f"attempt {attempt}: exit {done.returncode}: {done.stderr[-600:]}")

@@ -32,6 +32,7 @@ __all__ = [
     "RayStartError",
     "RaySession",
     "ray_session",
+    "use_machine_token",
     "ensure_ray",
     "shutdown_ray",
     "cluster_resources",
@@ -166,6 +167,41 @@ def _check_object_store_fits(object_store_memory: int | None) -> None:
             f"object_store_memory, or raise the limit (max_file_mb in assignment.yaml when grading)")
 
 
+def _token_refused(error: BaseException) -> bool:
+    """The join failed because the cluster asks for a Ray token this process did not send."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if "AuthenticationError" in type(error).__name__ or "InvalidAuthToken" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def use_machine_token() -> bool:
+    """Send this machine's Ray token from now on; True if that changed anything.
+
+    Since Ray 2.59, ``ray start --head`` turns token authentication on whenever the
+    machine has a token (``~/.ray/auth_token``, which any ``ray.init()`` writes), but
+    ``ray.init(address=...)`` never sends it, so a later process joining that head is
+    refused ("Authentication token is missing"; raised in the review of
+    ray-project/ray#64755). ``ray_session`` turns it on only then (a refused join costs
+    ~20 s of Ray's retries), because a driver that sends a token to a cluster *without*
+    authentication is itself unreachable to that cluster's workers; the course's own Ray,
+    started with authentication, turns it on up front. Ray's own function does the work
+    (it sets ``RAY_AUTH_MODE=token`` in this process, as Ray does when it starts a
+    cluster). ``RAY_AUTH_MODE``, when set, decides alone.
+    """
+    if os.environ.get("RAY_AUTH_MODE") is not None:
+        return False
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available)
+    except ImportError:   # a Ray from before token authentication
+        return False
+    return maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def _connect(address: str | None, num_cpus: int | None, num_gpus: int | None,
              object_store_memory: int | None, quiet: bool, attempts: int, what: str) -> RaySession:
     """Join or start Ray; the one place that decides whether this process started it."""
@@ -192,7 +228,9 @@ def _connect(address: str | None, num_cpus: int | None, num_gpus: int | None,
         options.update(address=address)
         advice = "check that Ray runs there (`ray status`), or leave --address out to start a local one"
         doing = f"join the Ray at {address!r}"
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
         before = _child_pids()
         try:
             if address is not None:
@@ -204,6 +242,9 @@ def _connect(address: str | None, num_cpus: int | None, num_gpus: int | None,
             last = error
             ray.shutdown()  # a half-started Ray would make the next ray.init fail at once
             _stop_new_children(before)
+            if address is not None and _token_refused(error) and use_machine_token():
+                attempt -= 1   # the cluster wants the machine's token: join again at once, with it
+                continue
             if attempt < attempts:
                 time.sleep(_RETRY_PAUSE_S * attempt)
     raise RayStartError(f"{what}: could not {doing} in {attempts} attempt(s) "
