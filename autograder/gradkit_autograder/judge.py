@@ -57,8 +57,9 @@ def judge_notebook(nb: NotebookResult, reference: dict, settings: AssignmentSett
     if nb.notebook_json is None:
         return
     # nbformat's v4 reader and writer, without the schema validation of nbformat.reads/writes
-    # (a third of the driver's time per submission): the worker wrote this notebook
-    # with nbformat from nbgrader's output, and only metadata and outputs are added here
+    # (a1's notebook: read 1.0 ms instead of 3.7, write 2.1 ms instead of 3.0): the worker
+    # wrote this notebook with nbformat from nbgrader's output, and only metadata and
+    # outputs are added here
     notebook = nbformat.v4.reads(nb.notebook_json)
     cells = [dict(c) for c in notebook.cells]
     reasons: dict[str, str] = {}
