@@ -31,6 +31,25 @@ def test_model_shapes_and_errors():
         training.train_gan(G, D, np.zeros((10, 2)), steps=0, progress=False)
 
 
+def test_noise_skip_adds_the_scaled_noise_to_the_output():
+    torch.manual_seed(0)
+    G = models.MLPGenerator(hidden=16, depth=3, noise_skip=1.5)
+    plain = models.MLPGenerator(hidden=16, depth=3)
+    plain.load_state_dict(G.state_dict())  # the skip adds no parameters
+    z = torch.randn(64, 2)
+    assert torch.allclose(G(z), 1.5 * z + plain(z))
+    last = [m for m in G.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    assert torch.equal(G(z), 1.5 * z)  # with net(z) = 0 the samples are the noise, scaled: sd 1.5
+    with pytest.raises(ValueError, match="noise_skip .* needs noise_dim == out_dim"):
+        models.MLPGenerator(noise_dim=3, out_dim=2, noise_skip=1.0)
+    with pytest.raises(ValueError, match="noise_skip must be a number >= 0"):
+        models.MLPGenerator(noise_skip=-1.0)
+    assert models.MLPGenerator(noise_dim=3, out_dim=2).noise_skip == 0.0
+
+
 def test_resolve_device():
     assert training.resolve_device("cpu") == torch.device("cpu")
     assert training.resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -120,6 +139,7 @@ def test_mixtures_carry_their_recipe_and_train_mixture_gan_uses_it():
     run = training.train_mixture_gan(grid, steps=3, batch_size=8, device="cpu", progress=False)
     hidden_layers = sum(isinstance(m, torch.nn.Linear) for m in run.generator.modules()) - 1
     assert hidden_layers == grid.recipe.depth and len(run.history.g_loss) == 3
+    assert run.generator.noise_skip == grid.recipe.noise_skip > 0 and ring.recipe.noise_skip == 0
     again = training.train_mixture_gan(grid, steps=3, batch_size=8, device="cpu", progress=False)
     assert all(torch.equal(a, b) for a, b in zip(run.generator.parameters(), again.generator.parameters()))
 

@@ -247,14 +247,14 @@ def train_mixture_gan(mixture, *, seed: int = 0, loss: str = "non_saturating",
     """Build the MLP pair for a Gaussian mixture and train it with the mixture's recipe.
 
     ``mixture`` comes from ``gradkit.gan.data``'s ``ring_of_gaussians`` or ``grid_of_gaussians``;
-    its ``recipe`` gives the pair's depth and the steps (``gradkit.gan.data.Recipe``), the
-    rest is ``train_gan``'s defaults. The pair is built after ``torch.manual_seed(seed)``,
+    its ``recipe`` gives the pair's depth, the generator's noise skip and the steps
+    (``gradkit.gan.data.Recipe``), the rest is ``train_gan``'s defaults. The pair is built after ``torch.manual_seed(seed)``,
     so a CPU run repeats exactly. ``train_kwargs`` (``steps=``, ``lr=``, ...) override
     ``train_gan``'s arguments.
     """
     recipe = mixture.recipe
     torch.manual_seed(seed)
-    generator = MLPGenerator(depth=recipe.depth, out_dim=mixture.X.shape[1])
+    generator = MLPGenerator(depth=recipe.depth, out_dim=mixture.X.shape[1], noise_skip=recipe.noise_skip)
     discriminator = MLPDiscriminator(in_dim=mixture.X.shape[1], depth=recipe.depth)
     train_kwargs.setdefault("steps", recipe.steps)
     return train_gan(generator, discriminator, mixture.X, seed=seed, loss=loss, device=device,
