@@ -83,7 +83,12 @@ class JupyterLab:
     def __init__(self, workdir: Path, logfile: Path):
         self.port, self.token = _free_port(), os.urandom(16).hex()
         self.logfile = logfile
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(STUDENT_CONFIG),
+        # a copy of the student configuration: JupyterLab writes its workspace state and a
+        # "migrated" stamp into its config dir, which must not land in the checkout
+        config = workdir.parent / "jupyter-config"
+        shutil.copytree(STUDENT_CONFIG, config, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("workspaces", "migrated"))
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config),
                "JUPYTER_RUNTIME_DIR": str(workdir.parent / "runtime"),
                "JUPYTER_DATA_DIR": str(workdir.parent / "data"),
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

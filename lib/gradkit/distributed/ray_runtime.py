@@ -243,7 +243,9 @@ def _connect(address: str | None, num_cpus: int | None, num_gpus: int | None,
             ray.shutdown()  # a half-started Ray would make the next ray.init fail at once
             _stop_new_children(before)
             if address is not None and _token_refused(error) and use_machine_token():
-                attempt -= 1   # the cluster wants the machine's token: join again at once, with it
+                # the cluster wants the machine's token: join again at once, with it (this
+                # happens once: use_machine_token is True only while RAY_AUTH_MODE is unset)
+                attempt -= 1
                 continue
             if attempt < attempts:
                 time.sleep(_RETRY_PAUSE_S * attempt)
