@@ -38,6 +38,17 @@ c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
 
+# The syllabus's late-day policy (gradkit_autograder/latedays.py applies it after every
+# `gradkit grade`, and `gradkit latedays`, export, feedback, report and status recompute
+# it): a bank of late days per student for the term, spent in submission order; past
+# the bank each day late costs a share of the assignment's points; later than
+# max_days_late is not accepted (zero). Days are whole days, rounded up.
+c.LateDays.free_days = 3
+c.LateDays.penalty_per_day = 0.10
+c.LateDays.max_days_late = 7
+c.LateDays.grace_minutes = 0      # a submission this many minutes late still counts as on time
+c.LateDays.decimals = 2           # points taken are rounded to hundredths
+
 # Default per-cell time limit for plain `nbgrader autograde`; `gradkit grade`
 # takes its limits from each assignment's assignment.yaml instead.
 c.Execute.timeout = 60

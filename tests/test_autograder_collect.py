@@ -19,6 +19,7 @@ from gradkit_autograder.classbuilder import reference_notebook
 from gradkit_autograder.collect import collect, released_name
 from gradkit_autograder.course import Course, CourseError
 from gradkit_autograder.export import canvas_rows
+from gradkit_autograder.latedays import LMS_LATE_MARK
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 
@@ -77,9 +78,12 @@ def test_canvas_files_go_to_the_roster_student_with_that_user_id(course, tmp_pat
     assert not course.submitted_dir("strangerx", A).exists()
     assert not course.submitted_dir("lovelaceada", A).exists()
     assert (course.submitted_dir("ghopper", A) / "warmup.ipynb").read_bytes() == other
-    assert sorted(p.name for p in course.submitted_dir("ghopper", A).iterdir()) == ["warmup.ipynb"]
+    # Canvas said LATE but gave no time: the mark is kept for late days and the report
+    assert sorted(p.name for p in course.submitted_dir("ghopper", A).iterdir()) == [LMS_LATE_MARK,
+                                                                                     "warmup.ipynb"]
     assert got.late == [("ghopper", A)]
-    assert any("LATE" in stamp for s, _, stamp in got.imported if s == "ghopper")
+    assert any("LATE" in stamp and "counted as on time" in stamp for s, _, stamp in got.imported
+               if s == "ghopper")
     # a zip entry's time is not a submission time: no timestamp.txt is made up
     assert not (course.submitted_dir("alovelace", A) / "timestamp.txt").exists()
     with course.gradebook() as gb:
@@ -88,6 +92,37 @@ def test_canvas_files_go_to_the_roster_student_with_that_user_id(course, tmp_pat
     assert ids["alovelace"] == "100003" and "lovelaceada" not in ids and "strangerx" not in ids
     again = collect(course, path)
     assert len(again.unchanged) == 2 and not again.imported
+
+
+def test_canvas_times_come_from_canvas_submissions_list(course, tmp_path, capsys):
+    """`collect --canvas-submissions`: Canvas's own list (its submissions API's JSON) gives the times."""
+    import json
+
+    from gradkit_autograder.cli import main
+
+    course, nb = course
+    path = _zip(tmp_path / "canvas.zip", {"lovelaceada_100003_9001_warmup.ipynb": nb,
+                                          "hoppergrace_LATE_100002_9002_warmup.ipynb": nb})
+    root = ["--course", str(course.root)]
+    assert main(["collect", str(path), *root]) == 0                   # no times yet: LATE is noted
+    assert (course.submitted_dir("ghopper", A) / LMS_LATE_MARK).exists()
+    assert "counted as on time" in capsys.readouterr().out
+    listing = tmp_path / "submissions.json"
+    listing.write_text(json.dumps([
+        {"user_id": 100003, "submitted_at": "2026-09-14T21:10:00Z", "late": False, "workflow_state": "submitted"},
+        {"user_id": 100002, "submitted_at": "2026-09-16T01:30:00-04:00", "late": True, "seconds_late": 9000},
+        {"user_id": 100001, "submitted_at": None, "workflow_state": "unsubmitted"}]))
+    assert main(["collect", str(path), "--canvas-submissions", str(listing), *root]) == 0
+    stamps = {s: (course.submitted_dir(s, A) / "timestamp.txt").read_text() for s in ("alovelace", "ghopper")}
+    assert stamps == {"alovelace": "2026-09-14 21:10:00.000000 UTC", "ghopper": "2026-09-16 05:30:00.000000 UTC"}
+    assert not (course.submitted_dir("ghopper", A) / LMS_LATE_MARK).exists()   # the time is known now
+    assert not course.submitted_dir("aturing", A).exists()
+    capsys.readouterr()
+    assert main(["collect", str(path), "--canvas-submissions", str(listing), *root]) == 0
+    assert "0 imported, 2 unchanged" in capsys.readouterr().out
+    listing.write_text(json.dumps({"submissions": []}))
+    assert main(["collect", str(path), "--canvas-submissions", str(listing), *root]) == 2
+    assert "expected a JSON array of Canvas submissions" in capsys.readouterr().err
 
 
 def test_released_name_strips_only_canvas_copy_numbers():

@@ -155,7 +155,8 @@ def _students(course: Course, marker: Path) -> dict[str, object]:
 
 
 def _tampered(src: Path, rel: Path):
-    """The reference answers, with nbgrader metadata edited: a grade flag off, a test renamed."""
+    """The reference answers with nbgrader metadata edited as copy/paste and merge tools do:
+    a grade flag off, a test renamed, points raised, points swapped, a lock cleared."""
     nb = reference_notebook(src, rel)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -163,6 +164,12 @@ def _tampered(src: Path, rel: Path):
             meta["grade"] = False
         if meta.get("grade_id") == "test_pairwise_visible":
             meta["grade_id"] = "my_own_test"
+        if meta.get("grade_id") == "test_softplus_visible":
+            meta["points"] = 50
+        if meta.get("grade_id") == "test_standardize_visible":
+            meta["points"] = 2                      # swapped with its hidden test's
+        if meta.get("grade_id") == "test_standardize_hidden":
+            meta["points"], meta["locked"] = 1, False
     return nb
 
 
@@ -364,9 +371,13 @@ def test_reports_from_student_code_are_forgeries(hostile):
     assert {Q1[1], Q2[1], Q3[1]} <= _kinds(_outcome(summary, "forger"))["forged_report"]
 
 
-def test_edited_metadata_is_repaired_and_only_the_tampered_cells_lose(hostile):
+def test_edited_metadata_is_repaired_not_punished_and_recorded(hostile):
+    """Honest answers whose cell metadata was edited score what the untouched reference scores."""
     course, summary, _, _ = hostile
     outcome = _outcome(summary, "tampered_metadata")
     assert outcome.status == "graded", outcome.error
-    _zero_only(course, "tampered_metadata", {"test_softplus_hidden", "test_pairwise_visible"})
-    assert _kinds(outcome)["metadata_edited"] >= {"test_softplus_hidden", "test_pairwise_visible"}
+    assert _scores(course, "tampered_metadata") == _scores(course, "reference")
+    assert outcome.score == _outcome(summary, "reference").score == 9
+    assert _kinds(outcome)["metadata_edited"] >= {"test_softplus_hidden", "test_pairwise_visible",
+                                                  "test_softplus_visible", "test_standardize_visible",
+                                                  "test_standardize_hidden"}

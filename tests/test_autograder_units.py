@@ -211,10 +211,10 @@ def test_screen_submission_reports_invalid_renamed_missing_and_edited(released):
     with course.gradebook() as gb:
         snap = take_snapshot(gb, A)
     checks = {"warmup": (course.release_dir(A) / "warmup.ipynb").read_bytes()}
-    files, incidents, _ = screen_submission({"warmup.ipynb": b"{oops"}, snap, checks)
+    files, incidents = screen_submission({"warmup.ipynb": b"{oops"}, snap, checks)
     assert files == {} and incidents[0]["kind"] == "invalid_notebook"
     assert [i["kind"] for i in incidents] == ["invalid_notebook", "missing_notebook"]
-    files, incidents, _ = screen_submission({"Warmup copy.ipynb": nb}, snap, checks)
+    files, incidents = screen_submission({"Warmup copy.ipynb": nb}, snap, checks)
     assert set(files) == {"warmup.ipynb"} and [i["kind"] for i in incidents] == ["renamed_notebook"]
     edited = nbformat.reads(nb.decode(), as_version=4)
     edited.cells = [c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade_id")
@@ -222,10 +222,10 @@ def test_screen_submission_reports_invalid_renamed_missing_and_edited(released):
     for cell in edited.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_softplus_visible":
             cell.source = "pass"
-    _, incidents, _ = screen_submission({"warmup.ipynb": nbformat.writes(edited).encode()}, snap, checks)
+    _, incidents = screen_submission({"warmup.ipynb": nbformat.writes(edited).encode()}, snap, checks)
     assert {(i["kind"], i["cell"]) for i in incidents} == {
         ("test_cell_edited", "test_softplus_visible"), ("test_cell_deleted", "test_pairwise_hidden")}
-    _, clean, _ = screen_submission({"warmup.ipynb": nb}, snap, checks)
+    _, clean = screen_submission({"warmup.ipynb": nb}, snap, checks)
     assert clean == []
 
 

@@ -50,7 +50,39 @@ def test_bank_is_spent_in_submission_order_then_ten_percent_a_day():
     assert penalty_points(got["a4"], 8.0, 10.0) == pytest.approx(2.0)
     assert penalty_points(got["a4"], 1.5, 10.0) == pytest.approx(1.5)      # never below zero
     assert penalty_points(got["a3"], 9.0, 10.0) == 9.0                     # refused: zero
-    assert "2 days late" in got["a4"].describe() and "Late days left: 0" in got["a4"].describe()
+    text = got["a4"].describe(Policy(), 2.0, 10.0)
+    assert "2 days late" in text and "0 of 3 left in your bank" in text and "2 points taken" in text
+    assert "not accepted" in got["a3"].describe(Policy(), 9.0, 10.0)
+
+
+def test_grace_minutes_and_rounding_to_the_cent():
+    policy = Policy(grace_minutes=30, decimals=2)
+    assert days_late(DUE + dt.timedelta(minutes=30), DUE, policy) == 0
+    assert days_late(DUE + dt.timedelta(minutes=31), DUE, policy) == 1
+    late = decide([Submitted("a", DUE + 4 * D, DUE)], Policy(free_days=3))[0]
+    assert penalty_points(late, 3.0, 3.3333, policy) == 0.33          # 10% of 3.3333, to the cent
+
+
+def test_policy_is_read_from_the_course_configuration(tmp_path):
+    from traitlets.config import Config
+
+    config = Config()
+    config.LateDays.free_days = 2
+    config.LateDays.penalty_per_day = 0.25
+    assert Policy.from_config(config) == Policy(free_days=2, penalty_per_day=0.25)
+    assert Policy.from_config(Config()) == Policy()
+    config.LateDays.bank = 5
+    with pytest.raises(CourseError, match=r"LateDays has no setting \['bank'\]"):
+        Policy.from_config(config)
+    bad = Config()
+    bad.LateDays.free_days = 2.5
+    with pytest.raises(CourseError, match="free_days must be a whole number"):
+        Policy.from_config(bad)
+    bad.LateDays.free_days = -1
+    with pytest.raises(CourseError, match="free_days"):
+        Policy.from_config(bad)
+    # the course's own file states the syllabus
+    assert Policy.from_config(Course.open(REPO_COURSE).config) == Policy(3, 0.10, 7, 0, 2)
 
 
 def test_policy_rejects_nonsense():
@@ -121,7 +153,7 @@ def gradebook_course(tmp_path):
 
 def test_class_with_early_ontime_late_toolate_and_an_extension(gradebook_course):
     course = gradebook_course
-    decisions = apply_late_days(course)
+    decisions = apply_late_days(course).decisions
     assert decisions["late"]["a2"].late_days_left == 0 and decisions["extended"]["a2"].late_days_left == 2
     assert decisions["toolate"]["a2"].late_days_left == 1     # a1 was refused, used nothing; a2 used 2
     with course.gradebook() as gb:
@@ -159,7 +191,36 @@ def test_report_shows_days_used_and_left_and_only_tests_that_failed_someone(grad
 
 def test_set_due_date_moves_the_deadline_and_rejects_nonsense(gradebook_course):
     set_due_date(gradebook_course, "a2", (DUE + 10 * D).isoformat() + " UTC")   # everyone on time now
-    decisions = apply_late_days(gradebook_course)
+    decisions = apply_late_days(gradebook_course).decisions
     assert decisions["late"]["a2"].days_late == 0 and decisions["late"]["a2"].late_days_left == 2
     with pytest.raises(CourseError, match="not a date"):
         set_due_date(gradebook_course, "a2", "next tuesday-ish")
+
+
+def test_an_lms_late_mark_without_a_time_is_said_everywhere_a_late_day_is_listed(gradebook_course, capsys):
+    from gradkit_autograder.cli import main
+    from gradkit_autograder.latedays import LMS_LATE_MARK
+    from gradkit_autograder.report import write_report
+
+    course = gradebook_course
+    (course.root / "submission_times.csv").unlink()            # "late"'s a1 has no time now
+    folder = course.submitted_dir("late", "a1")
+    folder.mkdir(parents=True)
+    (folder / LMS_LATE_MARK).write_text("Canvas marked this submission LATE\n")
+    assert apply_late_days(course).marked_late_without_time == [("late", "a1")]
+    assert main(["latedays", "--course", str(course.root)]) == 0
+    out = capsys.readouterr().out
+    assert "late a1" not in out and "marked it LATE but gave no time" in out
+    assert "late  toolate" in out and "not accepted" in out
+    text = write_report(course, "a1").markdown_path.read_text()
+    assert "- late: the LMS marked this submission LATE but gave no submission time" in text
+
+
+def test_latedays_and_status_commands_report_a_bad_policy_in_one_line(gradebook_course, capsys):
+    from gradkit_autograder.cli import main
+
+    config = gradebook_course.root / CONFIG_FILE
+    config.write_text(config.read_text() + "\nc.LateDays.penalty_per_day = 'ten percent'\n")
+    assert main(["latedays", "--course", str(gradebook_course.root)]) == 2
+    err = capsys.readouterr().err
+    assert "gradkit latedays: error: nbgrader_config.py: c.LateDays.penalty_per_day must be a number" in err

@@ -26,9 +26,12 @@ EXAMPLES = {
     "feedback": "gradkit feedback a0_warmup   # course/feedback/<student>/a0_warmup/*.html",
     "export": "gradkit export --format canvas   # course/exports/canvas_grades.csv",
     "report": "gradkit report a0_warmup    # course/reports/a0_warmup/{report.md,scores.png}",
+    "similarity": "gradkit similarity a1_gradients --archive ~/terms/2025-fall   # reports/a1_gradients/similarity.html",
     "verify": "gradkit verify              # every assignment; exit code 1 on a failure",
     "demo": "gradkit demo --workers 2",
     "ray": "gradkit ray start --workers 2   # later commands join it; gradkit ray stop ends it",
+    "latedays": "gradkit latedays    # after editing due_dates.csv, extensions.csv or submission_times.csv",
+    "status": "gradkit status alice    # no name: the whole class; course/reports/term.csv",
 }
 
 
@@ -79,7 +82,8 @@ def _add(subparsers, name: str, help_text: str, description: str, handler):
 
 
 def register(subparsers) -> None:
-    """Add release, collect, grade, feedback, export, report, verify and demo."""
+    """Add release, collect, grade, feedback, export, latedays, status, report, similarity, verify, demo
+    and ray."""
     p = _add(subparsers, "release", "make student versions of assignments", """
         Run nbgrader generate_assignment: solutions are replaced by stubs, hidden
         tests removed, every cell and the checksum of every locked cell recorded in
@@ -100,6 +104,9 @@ def register(subparsers) -> None:
     p.add_argument("path", metavar="PATH")
     p.add_argument("--assignment", help="assignment of every submission (default: from the "
                    "folder name or the notebook names)")
+    p.add_argument("--canvas-submissions", metavar="FILE", help="Canvas's submissions list of the "
+                   "assignment (the JSON array of its submissions API): submission times for a "
+                   "Canvas download, which carries none")
 
     p = _add(subparsers, "grade", "autograde submissions in parallel on Ray", """
         Autograde every new or changed submission of ASSIGNMENT, one Ray task per
@@ -123,6 +130,7 @@ def register(subparsers) -> None:
         late-day line, then the student's notebook with maths rendered and plots
         kept; never a hidden test's source or an expected value.""", _feedback)
     p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("--student", action="append", help="only this student's pages (repeatable)")
 
     p = _add(subparsers, "export", "export grades as CSV", """
         csv: nbgrader's grades.csv (one row per student and assignment).
@@ -132,11 +140,42 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=["csv", "canvas"], default="csv")
     p.add_argument("--output", help="output file (default: course/exports/...)")
 
+    p = _add(subparsers, "latedays", "apply the late-day policy to every grade", """
+        Apply the syllabus's late-day policy (c.LateDays in nbgrader_config.py) to the
+        whole gradebook: read course/due_dates.csv, extensions.csv and
+        submission_times.csv, spend each student's bank in submission order and
+        write every late penalty. grade runs this after every run, and export,
+        feedback, report and status before they read a grade; run it yourself
+        after changing those files to see what changed.""", _latedays)
+
+    p = _add(subparsers, "status", "a student's term: scores, late days, bank left", """
+        For each STUDENT (default: everyone), every assignment: due date (with
+        extension), submission time, days late, late days used, score, late
+        penalty and final score, then the total and the late days left in the
+        bank. Writes the whole class to course/reports/term.csv.""", _status)
+    p.add_argument("students", nargs="*", metavar="STUDENT")
+
     p = _add(subparsers, "report", "score table, distribution plot, failing tests", """
         For ASSIGNMENT: per-question scores, a grade-distribution plot (PNG), how
         many students each test failed, and every incident (time limits, crashed
         kernels, tampering) of the last grading run.""", _report)
     p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("--archive", action="append", metavar="DIR", help="also compare with earlier terms' "
+                   "submissions, DIR/<student>/<assignment>/*.ipynb (repeatable)")
+
+    p = _add(subparsers, "similarity", "code shared between submissions (winnowing, as MOSS)", """
+        Compare the code each student wrote in ASSIGNMENT (solution cells and cells
+        they added; never the release's starter code, tests or markdown) with every
+        other submission, the reference solution and, with --archive, earlier terms.
+        Writes course/reports/<assignment>/similarity.html (pairs above the threshold,
+        both students' code side by side, matching lines highlighted), similarity.csv
+        (every pair) and similarity.png. A high score is a reason to look, not a
+        verdict. Nothing leaves the course folder.""", _similarity)
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("--archive", action="append", metavar="DIR", help="earlier terms' submissions, "
+                   "DIR/<student>/<assignment>/*.ipynb or DIR/<student>/*.ipynb (repeatable)")
+    p.add_argument("--threshold", type=float, help="show pairs scoring at least this (0-1; default: far "
+                   "above the class: the median pair + 6 median absolute deviations, within 0.3-0.9)")
 
     p = _add(subparsers, "verify", "check reference, blank release and mutants", """
         For each assignment, in a temporary course: the reference solution must
@@ -188,7 +227,7 @@ def _release(args) -> int:
 def _collect(args) -> int:
     from gradkit_autograder.collect import collect
 
-    summary = collect(_course(args), args.path, args.assignment)
+    summary = collect(_course(args), args.path, args.assignment, args.canvas_submissions)
     for student, assignment, stamp in summary.imported:
         print(f"imported  {student:<24} {assignment:<20} {stamp}")
     for student, assignment in summary.unchanged:
@@ -217,6 +256,8 @@ def print_grade_summary(summary) -> None:
         print(f"kernel isolation: {summary.isolation}")
     if summary.tasks:
         print(summary.time_line())
+    if summary.late_days:
+        print(summary.late_days)
     if summary.interrupted:
         print("interrupted: the results above are saved; run the same command again to resume")
 
@@ -254,7 +295,7 @@ def _grade(args) -> int:
 def _feedback(args) -> int:
     from gradkit_autograder.feedback import write_feedback
 
-    paths = write_feedback(_course(args), args.assignment)
+    paths = write_feedback(_course(args), args.assignment, args.student)
     for path in paths:
         print(path)
     print(f"{len(paths)} feedback file(s) written")
@@ -269,12 +310,52 @@ def _export(args) -> int:
     return 0
 
 
+def _latedays(args) -> int:
+    from gradkit_autograder.latedays import apply_late_days
+
+    applied = apply_late_days(_course(args))
+    for student, d in applied.late():
+        taken = applied.penalties[(student, d.assignment)]
+        what = "not accepted" if not d.accepted else f"{d.late_days_used} late days used"
+        print(f"late  {student:<24} {d.assignment:<20} {d.days_late} days: {what}, "
+              f"{d.late_days_left} left, {taken:g} points taken")
+    for student, assignment in applied.marked_late_without_time:
+        print(f"note  {student:<24} {assignment:<20} the LMS marked it LATE but gave no time: counted "
+              "as on time (collect --canvas-submissions, or submission_times.csv)")
+    print(applied.summary())
+    return 0
+
+
+def _status(args) -> int:
+    from gradkit_autograder.term import format_student, term_table
+
+    rows, path, applied = term_table(_course(args), args.students or None)
+    for student in dict.fromkeys(r.student for r in rows):
+        print(format_student([r for r in rows if r.student == student], applied.policy.free_days))
+    print(f"the whole class: {path}")
+    return 0
+
+
 def _report(args) -> int:
     from gradkit_autograder.report import write_report
 
-    report = write_report(_course(args), args.assignment)
+    report = write_report(_course(args), args.assignment, archives=args.archive)
     print(report.text)
     print(f"files: {report.markdown_path}, {report.plot_path}, {report.csv_path}")
+    return 0
+
+
+def _similarity(args) -> int:
+    from gradkit_autograder.similarity import write_similarity
+
+    report = write_similarity(_course(args), args.assignment, args.archive, args.threshold)
+    print("\n".join(report.summary))
+    for p in report.flagged[:20]:
+        print(f"{p.score:5.2f}  {p.a} / {p.b}  (shares {p.share_a:.2f} / {p.share_b:.2f}, "
+              f"{p.tokens_a} / {p.tokens_b} tokens)")
+    if len(report.flagged) > 20:
+        print(f"... and {len(report.flagged) - 20} more in the HTML")
+    print(f"files: {report.html_path}, {report.csv_path}, {report.plot_path}")
     return 0
 
 

@@ -27,15 +27,21 @@ is mapped back to the released notebook's name (the highest number wins). Canvas
 Submission times: a submission's own ``timestamp.txt`` (nbgrader's exchange writes
 one), else, for a folder on disk, the newest file time. A zip entry's time is when
 the zip was made, not when the student submitted, so a zip gives no time, and
-neither does a Canvas download (it carries none): such submissions get no
-``timestamp.txt`` and count as on time for late days, unless the instructor writes
-the time into ``timestamp.txt``. A newer submission replaces an older one; anything
-not imported is listed with the reason.
+neither does a Canvas download (it carries none). For Canvas, pass Canvas's own
+list of the assignment's submissions (``canvas_submissions``: the JSON array that
+Canvas's submissions API returns, ``GET /api/v1/courses/<course>/assignments/
+<assignment>/submissions``; each entry's ``user_id`` and ``submitted_at`` are read).
+A submission with no time counts as on time for late days; when Canvas marked it
+``LATE`` nevertheless, a ``latedays.LMS_LATE_MARK`` file records that, and collect,
+``gradkit latedays`` and the report say so. A newer submission replaces an older
+one; the same files with a newer time only update the time; anything not imported
+is listed with the reason.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import shutil
 import zipfile
@@ -43,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.latedays import LMS_LATE_MARK
 from gradkit_autograder.roster import RosterEntry, by_canvas_id, ensure_in_gradebook, load_roster
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
@@ -80,6 +87,7 @@ class Known:
 
     released: dict[str, set[str]]                 # assignment -> notebook names
     roster: dict[str, RosterEntry]
+    canvas_times: dict[str, datetime.datetime] = field(default_factory=dict)   # Canvas user id -> time
 
     @property
     def notebook_files(self) -> set[str]:
@@ -188,7 +196,8 @@ def _canvas(entries, summary: CollectSummary, known: Known, origin: str) -> list
             summary.skipped.append((parts[-1], f"Canvas user id {m['uid']} ({m['name']}) is in no roster "
                                     "row (lms_user_id); add the student to the roster and collect again"))
             continue
-        inc = by_student.setdefault(entry.id, Incoming(entry.id, None, roster=entry, origin=origin))
+        inc = by_student.setdefault(entry.id, Incoming(entry.id, None, roster=entry, origin=origin,
+                                                       timestamp=known.canvas_times.get(m["uid"])))
         inc.late = inc.late or bool(m["late"])
         name, number = released_name(m["file"], notebook_files)
         if copy_number.get((entry.id, name), -1) < number:
@@ -306,8 +315,8 @@ def _store(course: Course, inc: Incoming, summary: CollectSummary) -> None:
     old_stamp = (dest / "timestamp.txt").read_text().strip() if (dest / "timestamp.txt").exists() else None
     if dest.exists():
         old_files = {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*")
-                     if p.is_file() and p.name != "timestamp.txt"}
-        if old_files == inc.files:
+                     if p.is_file() and p.name not in ("timestamp.txt", LMS_LATE_MARK)}
+        if old_files == inc.files and (not stamp or stamp == old_stamp):
             summary.unchanged.append((inc.student, inc.assignment))
             return
         if old_stamp and _parse(old_stamp) and _parse(stamp) and _parse(old_stamp) > _parse(stamp):
@@ -324,6 +333,10 @@ def _store(course: Course, inc: Incoming, summary: CollectSummary) -> None:
     shown = stamp or "no submission time"
     if inc.late:
         shown += " (Canvas: LATE)"
+        if not stamp:
+            (dest / LMS_LATE_MARK).write_text("Canvas marked this submission LATE without giving its time\n")
+            shown += (": counted as on time until its time is known (--canvas-submissions FILE, "
+                      "or course/submission_times.csv)")
     summary.imported.append((inc.student, inc.assignment, shown))
 
 
@@ -336,8 +349,37 @@ def _parse(stamp: str):
         return None
 
 
-def collect(course: Course, path: str | Path, assignment: str | None = None) -> CollectSummary:
-    """Import every submission found in ``path`` (folder or zip) into the course."""
+def canvas_submission_times(path: str | Path) -> dict[str, datetime.datetime]:
+    """Canvas user id -> submission time, from Canvas's list of an assignment's submissions (JSON)."""
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CourseError(f"{path}: cannot read Canvas's submissions list ({err}); expected the JSON "
+                          "array of Canvas's submissions API") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "user_id" in e for e in entries):
+        raise CourseError(f"{path}: expected a JSON array of Canvas submissions, each with "
+                          "'user_id' and 'submitted_at'")
+    times = {}
+    for entry in entries:
+        when = entry.get("submitted_at")
+        if not when:
+            continue   # nothing submitted (yet): Canvas lists every student
+        try:
+            parsed = datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+        except ValueError:
+            raise CourseError(f"{path}: user {entry['user_id']}: submitted_at is not a time: {when!r}") from None
+        times[str(entry["user_id"])] = parsed.astimezone(datetime.timezone.utc)
+    return times
+
+
+def collect(course: Course, path: str | Path, assignment: str | None = None,
+            canvas_submissions: str | Path | None = None) -> CollectSummary:
+    """Import every submission found in ``path`` (folder or zip) into the course.
+
+    ``canvas_submissions``: Canvas's submissions list of the assignment (JSON), whose
+    ``submitted_at`` times become the Canvas download's submission times.
+    """
     path = Path(path)
     summary = CollectSummary()
     if not path.exists():
@@ -347,7 +389,8 @@ def collect(course: Course, path: str | Path, assignment: str | None = None) -> 
     released = _released_notebooks(course)
     if not released:
         raise CourseError("no assignment is released yet; run `gradkit release` first")
-    known = Known(released, load_roster(course))
+    known = Known(released, load_roster(course),
+                  canvas_submission_times(canvas_submissions) if canvas_submissions else {})
     incoming = read_input(path, summary, known)
     for inc in incoming:
         if not STUDENT_ID.match(inc.student):

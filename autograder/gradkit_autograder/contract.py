@@ -40,7 +40,6 @@ class NotebookResult:
     submitted: bool
     grades: dict[str, dict[str, Any]] = field(default_factory=dict)   # cell -> auto_score, max_score, needs_manual_grade
     comments: dict[str, str | None] = field(default_factory=dict)
-    late_penalty: float | None = None
     notebook_json: str | None = None     # the autograded notebook
     reports: dict[str, dict[str, list]] = field(default_factory=dict)   # grade cell -> key -> payloads
     solution_sources: dict[str, str] = field(default_factory=dict)     # solution cell -> the student's source

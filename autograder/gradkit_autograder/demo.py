@@ -46,6 +46,53 @@ def _grade_table(course: Course, assignments: list[str]) -> list[str]:
     return lines
 
 
+SIMILARITY_DEMO = ("a0_warmup", "a1_gradients")   # the first one present gets a planted copy
+
+
+def _renamed(source: str) -> str:
+    """A copier's disguise: every name the cell assigns renamed, a comment added."""
+    import ast
+    import re
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    names |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg) and n.arg != "self"}
+    for i, name in enumerate(sorted(names)):
+        source = re.sub(rf"(?<![.\w]){re.escape(name)}\b", f"my_{i}", source)   # not attributes
+    return "# my own work\n" + source
+
+
+def _rank(csv_path: Path, student: str, copy: str) -> str:
+    """Where the planted pair ranks in the similarity CSV."""
+    import csv
+
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for i, row in enumerate(rows, start=1):
+        if {row["student_a"], row["student_b"]} == {student, copy}:
+            return f"pair {i} of {len(rows)}, score {float(row['score']):.2f}"
+    return "not found"
+
+
+def plant_copy(course: Course, assignment: str, student: str, archive: Path) -> str:
+    """Put a renamed copy of ``student``'s submission into ``archive`` as an earlier term's student."""
+    import nbformat
+
+    copy = f"{student}-copy"
+    folder = archive / copy / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(course.submitted_dir(student, assignment).glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                cell.source = _renamed(cell.source)
+        nbformat.write(nb, str(folder / path.name))
+    return f"{archive.name}/{copy}"
+
+
 def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | None,
                 out: TextIO) -> int:
     assignments = course.source_assignments()
@@ -72,7 +119,12 @@ def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | N
     for a in assignments:
         files += write_feedback(demo, a)
     exports = [export(demo, "csv"), export(demo, "canvas")]
-    reports = [write_report(demo, a) for a in assignments]
+    planted = next((a for a in SIMILARITY_DEMO if a in assignments), None)
+    archive = dest / "earlier-term"
+    if planted:
+        student = next(s for s in demo.submitted_students(planted) if s.startswith("mutant-"))
+        copy = plant_copy(demo, planted, student, archive)
+    reports = [write_report(demo, a, archives=[archive] if a == planted else None) for a in assignments]
     out.write("\n".join(["", "grade table:"] + _grade_table(demo, assignments)) + "\n\n")
     root = demo.root
     out.write(f"releases:   {root / 'release'}/<assignment>/\n")
@@ -83,6 +135,10 @@ def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | N
         out.write(f"export:     {path}\n")
     for r in reports:
         out.write(f"report:     {r.markdown_path}\n            {r.plot_path}\n")
+    if planted:
+        html = root / "reports" / planted / "similarity.html"
+        out.write(f"similarity: {html} (planted: {copy}, a renamed copy of {student}'s {planted}, "
+                  f"as an earlier term's submission: {_rank(html.with_name('similarity.csv'), student, copy)})\n")
     out.write(f"gradebook:  {demo.db_url}\n")
     return 1 if failed else 0
 

@@ -6,9 +6,10 @@ SIS Login ID, Section, then one column per assignment, with a "Points Possible"
 row first. ID is the student's Canvas user id (``lms_user_id`` from the roster,
 see ``roster.py``); SIS Login ID is the student id.
 
-Both formats give the score after the late penalty (``latedays.py``): nbgrader's
-CSV has its own ``late_submission_penalty`` column and subtracts it; the Canvas
-file holds the score after it.
+Both formats give the score after the late penalty: the late-day policy is applied
+first (``latedays.apply_late_days``, so a manual grade or a new extension since the
+last run counts); nbgrader's CSV has its own ``late_submission_penalty`` column and
+subtracts it; the Canvas file holds the score after it (``latedays.final_score``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import csv
 from pathlib import Path
 
 from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.latedays import apply_late_days, final_score
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -43,7 +45,7 @@ def canvas_rows(gb) -> list[list[str]]:
         for a in assignments:
             try:
                 sub = gb.find_submission(a.name, student.id)
-                row.append(f"{max(0.0, sub.score - (sub.late_submission_penalty or 0.0)):g}")
+                row.append(f"{round(final_score(sub), 2):g}")
             except Exception:   # MissingEntry: no submission -> empty cell, Canvas leaves it ungraded
                 row.append("")
         rows.append(row)
@@ -65,4 +67,5 @@ def export(course: Course, fmt: str = "csv", output: str | None = None) -> Path:
     dest = Path(output) if output else course.output_dir("exports") / default
     if not dest.parent.is_dir():
         raise CourseError(f"cannot write {dest}: folder {dest.parent} does not exist")
+    apply_late_days(course)
     return export_csv(course, dest) if fmt == "csv" else export_canvas(course, dest)

@@ -39,6 +39,7 @@ from nbgrader.preprocessors import ClearHiddenTests
 
 from gradkit_autograder.channel import CHECK_MIME
 from gradkit_autograder.course import Course, CourseError, find_released
+from gradkit_autograder.latedays import Policy, apply_late_days, late_sentence
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
@@ -199,19 +200,6 @@ def _summary_table(results: list[CellResult]) -> str:
             "</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
-def late_line(gb, assignment: str, student: str, penalty: float) -> str:
-    """The late-day sentence for this submission ('' when no due date is known)."""
-    from gradkit_autograder.latedays import student_decisions
-
-    decision = student_decisions(gb, student).get(assignment)
-    if decision is None or gb.find_assignment(assignment).duedate is None:
-        return ""
-    text = decision.describe()
-    if penalty:
-        text += f" Late penalty: {penalty:g} points."
-    return text
-
-
 def render_notebook(course: Course, gb, assignment: str, student: str, notebook: str) -> str:
     """The feedback page of one student's notebook."""
     from nbconvert.filters import markdown2html
@@ -259,7 +247,7 @@ def render_notebook(course: Course, gb, assignment: str, student: str, notebook:
     total = max(0.0, sub_nb.score - penalty)
     head = [f"<h1>{_esc(assignment)} / {_esc(notebook)}</h1>",
             f"<p>Student: <b>{_esc(student)}</b> &mdash; score <b>{total:g} / {sub_nb.max_score:g}</b></p>"]
-    late = late_line(gb, assignment, student, penalty)
+    late = late_sentence(gb, Policy.from_config(course.config), assignment, student)
     if late:
         head.append(f"<p class='late'>{_esc(late)}</p>")
     head += ["<h2>Summary</h2>", _summary_table(results), "<h2>Your notebook</h2>"]
@@ -296,12 +284,21 @@ class HideHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
-def write_feedback(course: Course, assignment: str) -> list[Path]:
-    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student."""
+def write_feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[Path]:
+    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student (or ``students``).
+
+    The late-day policy is applied first, so the page's total and late-day line are
+    the ones every export shows.
+    """
+    apply_late_days(course)
     written = []
     with course.gradebook() as gb:
         notebooks = [nb.name for nb in find_released(gb, assignment).notebooks]
-        for student in sorted(s.student.id for s in gb.assignment_submissions(assignment)):
+        graded = sorted(s.student.id for s in gb.assignment_submissions(assignment))
+        unknown = sorted(set(students or ()) - set(graded))
+        if unknown:
+            raise CourseError(f"no graded submission of {assignment} by {', '.join(unknown)}")
+        for student in students or graded:
             graded_dir = course.autograded_dir(student, assignment)
             for notebook in notebooks:
                 if not (graded_dir / f"{notebook}.ipynb").exists():

@@ -12,6 +12,10 @@ it is the only process that writes the gradebook. Per submission:
    reports from the same run, solution sources vs the withheld modules), writes
    the grades and autograded notebooks, then the ledger row.
 
+After the run the late-day policy is applied to the whole gradebook
+(``latedays.apply_late_days``): a new score or submission time changes this
+assignment's penalty and, through the bank, later ones.
+
 Each run draws a fresh seed for the hidden tests' inputs and grades the
 reference solution with it first (one more task): every student of the run is
 compared with the reference on the same inputs, and a hidden test that leaked
@@ -35,9 +39,10 @@ from pathlib import Path
 from typing import Iterator
 
 from gradkit_autograder import course_ray, ledger
-from gradkit_autograder.contract import REFERENCE_STUDENT, GradingJob, GradingResult
+from gradkit_autograder.contract import REFERENCE_STUDENT, GradingJob, GradingResult, NotebookResult
 from gradkit_autograder.course import Course
 from gradkit_autograder.judge import judge
+from gradkit_autograder.latedays import apply_late_days
 from gradkit_autograder.sandbox import default_secrets
 from gradkit_autograder.settings import AssignmentSettings
 from gradkit_autograder.snapshot import snapshot_digest, take_snapshot
@@ -75,6 +80,7 @@ class GradeSummary:
     tasks: int = 0                       # tasks that returned, the reference run included
     task_nodes: dict[str, int] = field(default_factory=dict)   # Ray node id -> tasks it ran
     ray: str = ""                        # which Ray graded: embedded, the course's, or a cluster
+    late_days: str = ""                  # what applying the late-day policy after the run found
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -193,15 +199,29 @@ def deferred_interrupt() -> Iterator[dict]:
 # --- storing --------------------------------------------------------------------------------------
 
 def _reference_reports(result: GradingResult) -> dict:
-    """The reference run must be clean and earn full marks: its reports become the oracle."""
+    """The reference run must be clean and earn full marks: its reports become the oracle.
+
+    Otherwise the error names each check (grade cell) that lost points and why.
+    """
     if not result.ok:
         raise GradeError(f"the reference solution could not be graded: {result.error}")
-    lost = [(nb.name, cell) for nb in result.notebooks for cell, g in nb.grades.items()
+    lost = [f"{nb.name}: {cell} ({g['auto_score'] or 0:g} of {g['max_score']:g}, {_why_lost(nb, cell)})"
+            for nb in result.notebooks for cell, g in nb.grades.items()
             if (g["auto_score"] or 0) < g["max_score"]]
     if lost:
-        raise GradeError(f"the reference solution does not earn full marks on {lost}; fix the "
+        raise GradeError(f"the reference solution does not earn full marks on {'; '.join(lost)}; fix the "
                          f"source notebook (gradkit verify shows the details)")
     return {nb.name: nb.reports for nb in result.notebooks}
+
+
+def _why_lost(nb: NotebookResult, cell: str) -> str:
+    """Why a cell of the reference run lost points: its incidents, else its error output."""
+    found = [i["message"] for i in nb.incidents if i["cell"] == cell]
+    if not found and nb.notebook_json:
+        outputs = [o for c in json.loads(nb.notebook_json)["cells"]
+                   if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == cell for o in c.get("outputs", [])]
+        found = [f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"]
+    return "; ".join(found) or "no error output"
 
 
 def _store(course, gb, result, reference, settings, digest) -> StudentOutcome:
@@ -337,6 +357,8 @@ def grade(course: Course, assignment: str, workers: int | None = None, address: 
         raise GradeError(f"{err} (nothing graded earlier is lost: the ledger keeps it)") from err
     if ray_run.started:
         summary.timings["ray_stop"] = time.monotonic() - lap
+    # new scores and submission times change penalties, here and in later assignments
+    summary.late_days = apply_late_days(course).summary()
     summary.elapsed_s = time.monotonic() - started
     return summary
 
@@ -374,11 +396,18 @@ def _run(course: Course, assignment: str, plan: _Plan, jobs: list[GradingJob], d
                     if student == REFERENCE_STUDENT:
                         try:
                             reference = _reference_reports(result)
-                        except GradeError:
+                        except GradeError as err:
+                            if not any(o.student == REFERENCE_STUDENT for o in summary.outcomes):
+                                # once more: a busy machine can fail it once; the failure stays on record
+                                summary.outcomes.append(StudentOutcome(REFERENCE_STUDENT, "retried", incidents=[
+                                    {"kind": "reference_retried", "cell": "-", "message": f"run again after: {err}"}]))
+                                pending[task.remote(plan.job(REFERENCE_STUDENT, plan.source_notebooks,
+                                                             assignment))] = REFERENCE_STUDENT
+                                continue
                             for other in pending:
                                 ray.cancel(other, force=True)
                             bar.close()
-                            raise
+                            raise GradeError(f"{err} (failed twice: not a passing fault of a busy machine)") from err
                         ledger.store_reference(gb.db, assignment, f"seed-{plan.seed}", reference)
                         gb.db.commit()
                         summary.isolation = result.isolation

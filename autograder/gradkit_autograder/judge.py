@@ -31,7 +31,6 @@ INCIDENT_REASONS = {
     "memory_limit": "ran out of memory",
     "kernel_died": "the kernel died",
     "notebook_time_limit": "the notebook used its whole time budget before this point",
-    "metadata_edited": "its nbgrader metadata was edited (restored from the release)",
 }
 
 

@@ -20,6 +20,9 @@ In the strongest mode (``bwrap``, see ``sandbox``) it runs twice::
   many processes together);
 - ``RLIMIT_FSIZE`` (``--file-mb``): largest file the kernel may write;
 - ``RLIMIT_CORE`` 0: a segfault leaves no core file in the scratch copy;
+- ``--own-network`` (root only; the fallback modes, bubblewrap has ``--unshare-net``):
+  a network namespace of its own with only its loopback up, so the kernel can
+  neither list (``/proc/net/tcp``) nor reach the sockets of the host or of other kernels;
 - ``--hide`` / ``--expose`` (root only; the fallback ``namespace`` mode, used
   where bubblewrap is missing): a private mount namespace in which each hidden
   folder is an empty tmpfs, except the exposed folders, bound back;
@@ -33,13 +36,18 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import fcntl
 import os
 import resource
 import signal
+import socket
+import struct
 import sys
 
 MIB = 1024 * 1024
-CLONE_NEWNS = 0x00020000
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+IFREQ = "16sH22x"    # struct ifreq: the interface name, then its flags (40 bytes in all)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
@@ -61,8 +69,11 @@ class _Libc:
             err = ctypes.get_errno()
             raise OSError(err, f"{what}: {os.strerror(err)}")
 
+    def unshare(self, flags: int, what: str) -> None:
+        self._check(self.libc.unshare(flags), f"unshare({what})")
+
     def unshare_mounts(self) -> None:
-        self._check(self.libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        self.unshare(CLONE_NEWNS, "CLONE_NEWNS")
         # stop our mounts from propagating back to the grader's namespace
         self.mount(None, "/", None, MS_REC | MS_PRIVATE)
 
@@ -100,6 +111,14 @@ def hide_paths(hide: list[str], expose: list[str], expose_rw: list[str] = ()) ->
             libc.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
+def own_network() -> None:
+    """Move into a new network namespace and bring its loopback up (it starts down)."""
+    _Libc().unshare(CLONE_NEWNET, "CLONE_NEWNET")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        _, flags = struct.unpack(IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack(IFREQ, b"lo", 0)))
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
+
+
 def join_cgroups(procs_files: list[str]) -> None:
     """Move this process into each cgroup (its ``cgroup.procs`` file); children follow it."""
     for path in procs_files:
@@ -115,6 +134,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--file-mb", type=int, default=0, help="largest writable file (0: none)")
     parser.add_argument("--uid", type=int, default=-1, help="user id to drop to (root only)")
     parser.add_argument("--gid", type=int, default=-1, help="group id to drop to (root only)")
+    parser.add_argument("--own-network", action="store_true",
+                        help="a network namespace of its own, only a loopback (root only)")
     parser.add_argument("--hide", action="append", default=[], help="folder to hide (root only)")
     parser.add_argument("--expose", action="append", default=[], help="folder to keep, read-only")
     parser.add_argument("--expose-rw", action="append", default=[], help="folder to keep, writable")
@@ -134,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
     cwd = os.getcwd()
     join_cgroups(args.cgroup_procs)
+    if args.own_network:
+        own_network()
     if args.hide:
         hide_paths(args.hide, args.expose, args.expose_rw)
     if args.memory_mb > 0:

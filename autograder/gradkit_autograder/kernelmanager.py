@@ -12,7 +12,10 @@ launched and how it ends:
   the library view first on ``PYTHONPATH``; this grading run's seed);
 - under bubblewrap a cell is interrupted by a message on the control channel
   (bubblewrap itself would end on SIGINT and take the kernel with it);
-- when the kernel runs as another uid, its connection file is handed to that uid;
+- the kernel's channels are ZeroMQ IPC sockets in a folder of its own (``socket_dir``),
+  not TCP ports: in its own network namespace a kernel has no port the grader could
+  reach, and no kernel can find or reach another's channels (IOPub needs no key);
+- when the kernel runs as another uid, its connection file and socket folder are handed to that uid;
 - the kernel process's own stdout and stderr go to a log file beside the connection
   file (``kernel_log_path``), not to the grader's terminal;
 - when the kernel is shut down, every process left in its cgroup is killed and
@@ -26,6 +29,7 @@ launched and how it ends:
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from queue import Empty
@@ -99,8 +103,15 @@ class LimitedKernelManager(AsyncKernelManager):
         self.tree_stats: dict[str, float] = {}
         if self.runtime_dir and not self.connection_file:
             # jupyter_client would use a file in the system temp folder, which a
-            # sandboxed kernel cannot see
-            self.connection_file = os.path.join(self.runtime_dir, f"kernel-{uuid.uuid4().hex}.json")
+            # sandboxed kernel cannot see; the name stays short, as a socket path must
+            self.connection_file = os.path.join(self.runtime_dir, f"kernel-{uuid.uuid4().hex[:12]}.json")
+            self.transport = "ipc"
+            self.ip = os.path.join(self.socket_dir, "k")   # the sockets are k-1 ... k-5
+
+    @property
+    def socket_dir(self) -> str:
+        """The folder of the kernel's IPC sockets: its own, the only one it may write besides scratch."""
+        return os.path.splitext(self.connection_file)[0]
 
     @property
     def sandbox(self) -> Isolation:
@@ -140,8 +151,12 @@ class LimitedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         sandbox = self.sandbox
+        sockets = self.socket_dir if self.transport == "ipc" else ""
+        if sockets:
+            os.makedirs(sockets, mode=0o700, exist_ok=True)
         if sandbox.uid >= 0:
-            os.chown(self.connection_file, sandbox.uid, sandbox.uid)
+            for path in filter(None, (self.connection_file, sockets)):
+                os.chown(path, sandbox.uid, sandbox.uid)
         cwd = kw.get("cwd") or os.getcwd()
         procs = []
         if sandbox.tree_limits:
@@ -151,7 +166,8 @@ class LimitedKernelManager(AsyncKernelManager):
             procs = self._cgroup.create()
         kw["env"] = self.kernel_environment(cwd)
         prefix = launch_prefix(sandbox, cwd=cwd, runtime_dir=os.path.dirname(self.connection_file),
-                               memory_mb=self.memory_mb, file_mb=self.file_mb, cgroup_procs=procs)
+                               sockets=sockets, memory_mb=self.memory_mb, file_mb=self.file_mb,
+                               cgroup_procs=procs)
         # The kernel's own console output (start-up banners, Ray's warnings when a notebook
         # starts Ray) goes to a log next to the connection file, not to the grader's terminal,
         # where hundreds of kernels would bury the progress bar. What a cell prints still
@@ -181,5 +197,7 @@ class LimitedKernelManager(AsyncKernelManager):
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         self.end_process_tree()
         await super()._async_cleanup_resources(restart=restart)
+        if not restart and self.transport == "ipc":
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources   # the async manager's public name for it

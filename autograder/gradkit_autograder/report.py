@@ -2,8 +2,9 @@
 
 Writes ``course/reports/<assignment>/``: ``report.md`` (per-question score
 table, the tests that failed at least one student, each student's late days used
-and left, incident lines of the last grading run),
-``scores.png`` (distribution of total scores) and ``cells.csv``.
+and left, incident lines of the last grading run, the similarity section),
+``scores.png`` (distribution of total scores) and ``cells.csv``; and the
+similarity report beside them (``similarity.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from gradkit_autograder import ledger
 from gradkit_autograder.course import Course, CourseError, find_released
+from gradkit_autograder.similarity import report_section
+from gradkit_autograder.latedays import (SUBMISSION_TIMES_FILE, Applied, apply_late_days, final_score,
+                                         student_decisions)
 
 
 @dataclass
@@ -43,8 +47,7 @@ def cell_stats(gb, assignment: str) -> tuple[list[CellStats], dict[str, float], 
     submissions = list(gb.assignment_submissions(assignment))
     if not submissions:
         raise CourseError(f"no graded submissions of {assignment}; run `gradkit grade` first")
-    totals = {s.student.id: max(0.0, s.score - (s.late_submission_penalty or 0.0))   # after late days
-              for s in submissions}
+    totals = {s.student.id: final_score(s) for s in submissions}   # after late days
     stats = []
     for nb in sorted(a.notebooks, key=lambda n: n.name):
         for cell in nb.grade_cells + nb.task_cells:
@@ -76,27 +79,31 @@ def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, ti
     return dest
 
 
-def late_day_lines(gb, assignment: str, students: list[str]) -> list[str]:
+def late_day_lines(gb, assignment: str, students: list[str], applied: Applied) -> list[str]:
     """Per student: days late, late days used and left, the penalty (policy in ``latedays.py``)."""
-    from gradkit_autograder.latedays import SYLLABUS, student_decisions
-
+    unknown = [f"- {student}: the LMS marked this submission LATE but gave no submission time: "
+               f"counted as on time (give its time: `gradkit collect --canvas-submissions` or "
+               f"{SUBMISSION_TIMES_FILE})" for student, a in applied.marked_late_without_time if a == assignment]
     if find_released(gb, assignment).duedate is None:
-        return ["- no due date set for this assignment (see latedays.py): nothing counted late"]
+        return ["- no due date set for this assignment (`gradkit release --due` or due_dates.csv): "
+                "nothing counted late"] + unknown
     lines = []
     for student in students:
-        decision = student_decisions(gb, student)[assignment]
+        decision = student_decisions(gb, student, applied.policy)[assignment]
         sub = gb.find_submission(assignment, student)
         status = "" if decision.accepted else ", not accepted (too late)"
         lines.append(f"- {student}: {decision.days_late} days late, {decision.late_days_used} late days "
-                     f"used, {decision.late_days_left} of {SYLLABUS.free_days} left, penalty "
+                     f"used, {decision.late_days_left} of {applied.policy.free_days} left, penalty "
                      f"{sub.late_submission_penalty or 0:g} points{status}")
-    return lines
+    return lines + unknown
 
 
-def write_report(course: Course, assignment: str) -> Report:
+def write_report(course: Course, assignment: str, archives: list[Path] | None = None) -> Report:
+    """``archives``: earlier terms' submissions for the similarity section (``similarity.py``)."""
+    applied = apply_late_days(course)   # the totals below are the ones every export shows
     with course.gradebook() as gb:
         stats, totals, max_score = cell_stats(gb, assignment)
-        late_lines = late_day_lines(gb, assignment, sorted(totals))
+        late_lines = late_day_lines(gb, assignment, sorted(totals), applied)
         ledger.ensure_tables(gb.engine)
         runs = ledger.rows(gb.engine, assignment)
     out = course.output_dir("reports") / assignment
@@ -117,6 +124,7 @@ def write_report(course: Course, assignment: str) -> Report:
                       for r in runs for i in r["incidents"]]
     failed = [f"- {r['student']}: grading failed" for r in runs if r["status"] == "failed"]
     lines += ["", "## Incidents", ""] + (incident_lines + failed or ["- none"])
+    lines += ["", "## Similarity (shared code)", ""] + report_section(course, assignment, archives)
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n")
     png = plot_distribution(totals, max_score, out / "scores.png", f"{assignment} score distribution")

@@ -25,8 +25,15 @@ starting a throw-away interpreter exactly the way kernels will be started:
     As above without the private mounts: world-readable files stay readable.
 
 ``rlimits`` (not root and no bubblewrap, or ``sandbox: off``)
-    The kernel runs as the grader's user with the limits below only. For
-    trusted classes and development machines.
+    The kernel runs as the grader's user with the limits below only, on the
+    host's network. For trusted classes and development machines.
+
+In ``bwrap``, ``namespace`` and ``uid`` mode the kernel also has a network namespace
+of its own (``own_network``): only a loopback of its own, so it can neither list
+(``/proc/net/tcp``) nor reach the sockets of the host or of other kernels. Its Jupyter
+channels are IPC sockets in a folder of its own (``kernelmanager``), which the grader
+reaches by path. Where the namespace cannot be made, a mode runs on the host's
+network and its description says so.
 
 In every mode where the grader may create cgroups (``cgroups.available()``),
 memory and process count are limited for the kernel's whole process tree and
@@ -35,9 +42,9 @@ every process left in its group is killed when the notebook ends.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
-import hashlib
 import os
 import shutil
 import subprocess
@@ -68,10 +75,12 @@ class Isolation:
     library_view: str = ""                      # the library without withheld modules
     tree_limits: bool = False                   # a cgroup per kernel
     why: str = ""
+    own_network: bool = False                   # a network namespace with only its own loopback
 
     def describe(self) -> str:
         tree = "cgroup per kernel" if self.tree_limits else "per-process limits only"
-        return f"{self.mode}: {self.why}; {tree}"
+        network = "own network namespace" if self.own_network else "host network"
+        return f"{self.mode}: {self.why}; {network}; {tree}"
 
 
 @dataclass(frozen=True)
@@ -116,19 +125,20 @@ def _withheld_stub(module: str) -> str:
             f"to write it yourself, in your notebook')\n")
 
 
-@functools.lru_cache(maxsize=None)
-def library_view(withheld: tuple[str, ...]) -> str:
-    """A read-only copy of ``gradkit`` without the ``withheld`` modules; made once per worker.
+def library_view(withheld: tuple[str, ...], dest: str | Path) -> str:
+    """A read-only copy of ``gradkit`` without the ``withheld`` modules, made at ``dest``.
 
     Each withheld module (or package) is replaced by a module that raises an
     ImportError saying so. The copy also holds the kernel side of the grader
-    (the trusted channel and the launcher), nothing else of it.
+    (the trusted channel and the launcher), nothing else of it. It takes a few
+    milliseconds: each task makes its own in its private folder, so nothing of it
+    outlives the task.
     """
     import gradkit
     import gradkit_autograder
 
-    digest = hashlib.sha256("\n".join(sorted(withheld)).encode()).hexdigest()[:12]
-    view = Path(tempfile.mkdtemp(prefix=f"gradkit-view-{digest}-"))
+    view = Path(dest)
+    view.mkdir()
     library = Path(gradkit.__file__).resolve().parent
     shutil.copytree(library, view / "gradkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for module in withheld:
@@ -159,11 +169,16 @@ def _python_folders() -> list[str]:
     return sorted(f for f in folders if os.path.isdir(f))
 
 
-def bwrap_args(isolation: Isolation, cwd: str, runtime_dir: str) -> list[str]:
-    """bubblewrap's arguments: an empty root with only what a kernel needs bound into it."""
+def bwrap_args(isolation: Isolation, cwd: str, runtime_dir: str, sockets: str = "") -> list[str]:
+    """bubblewrap's arguments: an empty root with only what a kernel needs bound into it.
+
+    ``sockets``: the folder of the kernel's IPC channels, bound writable (the kernel creates them).
+    """
     args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--hostname", "grading", "--proc", "/proc",
             "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    if isolation.own_network:
+        args += ["--unshare-net"]    # bubblewrap brings up the namespace's own loopback
     if os.geteuid() != 0:
         args += ["--unshare-user"]   # an unprivileged grader: bubblewrap needs a user namespace
     binds: list[tuple[str, str, str]] = []          # (option, source, destination)
@@ -177,6 +192,8 @@ def bwrap_args(isolation: Isolation, cwd: str, runtime_dir: str) -> list[str]:
     if isolation.library_view:
         binds.append(("--ro-bind", isolation.library_view, LIBRARY_MOUNT))
     binds += [("--ro-bind", runtime_dir, runtime_dir), ("--bind", cwd, cwd)]
+    if sockets:
+        binds.append(("--bind", sockets, sockets))
     # bubblewrap makes missing parent folders of a mount point private (0700), which
     # the kernel's uid could not pass: make them first, passable by everyone
     targets = {dest for _, _, dest in binds}
@@ -189,16 +206,18 @@ def bwrap_args(isolation: Isolation, cwd: str, runtime_dir: str) -> list[str]:
     return args + ["--chdir", cwd]
 
 
-def launch_prefix(isolation: Isolation, *, cwd: str, runtime_dir: str = "", memory_mb: int = 0,
-                  file_mb: int = 0, cgroup_procs: list[str] = ()) -> list[str]:
+def launch_prefix(isolation: Isolation, *, cwd: str, runtime_dir: str = "", sockets: str = "",
+                  memory_mb: int = 0, file_mb: int = 0, cgroup_procs: list[str] = ()) -> list[str]:
     """The command line put in front of the kernel's, in every mode (the one place it is built)."""
     launcher = [sys.executable, "-m", "gradkit_autograder.kernel_launch"]
     limits = ["--memory-mb", str(memory_mb), "--file-mb", str(file_mb)]
     drop = ["--uid", str(isolation.uid), "--gid", str(isolation.uid)] if isolation.uid >= 0 else []
     outer = launcher + [f"--cgroup-procs={p}" for p in cgroup_procs]
     if isolation.mode == "bwrap":
-        return (outer + limits + ["--"] + bwrap_args(isolation, cwd, runtime_dir or cwd) + ["--"]
+        return (outer + limits + ["--"] + bwrap_args(isolation, cwd, runtime_dir or cwd, sockets) + ["--"]
                 + launcher + drop + ["--in-pid-namespace", "--"])
+    if isolation.own_network:
+        limits.append("--own-network")
     hide = [f"--hide={p}" for p in isolation.hide] + [f"--expose={p}" for p in isolation.expose]
     if isolation.hide and isolation.library_view:
         hide.append(f"--expose={isolation.library_view}")
@@ -216,14 +235,14 @@ def library_path(isolation: Isolation) -> str:
 
 # --- choosing the mode ------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def _probe(isolation: Isolation) -> str:
+def probe(isolation: Isolation) -> str:
     """'' if a kernel-like interpreter starts under ``isolation``; else the reason it did not."""
     workdir = tempfile.mkdtemp(prefix="gradkit-probe-")
     try:
         os.chmod(workdir, 0o755)
         if isolation.uid >= 0:
             os.chown(workdir, isolation.uid, isolation.uid)
+        isolation = dataclasses.replace(isolation, library_view=library_view((), Path(workdir) / "view"))
         cmd = launch_prefix(isolation, cwd=workdir, runtime_dir=workdir) + [
             sys.executable, "-c", "import ipykernel, numpy, gradkit, gradkit_autograder.channel"]
         env = dict(os.environ, PYTHONPATH=library_path(isolation), HOME=workdir)
@@ -239,42 +258,44 @@ def _probe(isolation: Isolation) -> str:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def decide_isolation(requested: str, secrets: Secrets, withheld: tuple[str, ...] = ()) -> Isolation:
-    """The strongest isolation this worker can give kernels (see the module docstring)."""
-    view = library_view(tuple(withheld))
+def candidates(requested: str, secrets: Secrets) -> list[Isolation]:
+    """The modes to try, strongest first (see the module docstring); the last one needs nothing.
+
+    Each mode is tried with a network namespace of its own first, then on the host's network.
+    """
     tree = cgroups.available() == ""
     if requested == "off":
-        return Isolation("rlimits", library_view=view, tree_limits=tree, why="sandbox: off in assignment.yaml")
+        return [Isolation("rlimits", tree_limits=tree, why="sandbox: off in assignment.yaml")]
     root = os.geteuid() == 0
     uid = kernel_uid_for() if root else -1
-    tried = []
+    modes = []
     if shutil.which("bwrap"):
-        strong = Isolation("bwrap", uid, library_view=view, tree_limits=tree,
-                           why=("bubblewrap, own PID namespace, only the Python installation, "
-                                "the library view and scratch visible")
-                           + (f", uid {uid}" if uid >= 0 else ""))
-        why_not = _probe(strong)
+        modes.append(Isolation("bwrap", uid, tree_limits=tree,
+                               why="bubblewrap, own PID namespace, only the Python installation, the "
+                                   "library view and scratch visible" + (f", uid {uid}" if root else "")))
+    if root:
+        modes += [Isolation("namespace", uid, secrets.hide, secrets.expose, tree_limits=tree,
+                            why=f"uid {uid}, private mounts hide {len(secrets.hide)} folders"),
+                  Isolation("uid", uid, tree_limits=tree, why=f"uid {uid}; no private mounts")]
+    return [dataclasses.replace(mode, own_network=own) for mode in modes for own in (True, False)] + [
+        Isolation("rlimits", tree_limits=tree, why="kernels run as the grader's user and can read what it can")]
+
+
+@functools.lru_cache(maxsize=None)
+def decide_isolation(requested: str, secrets: Secrets) -> Isolation:
+    """The strongest isolation this worker can give kernels; decided once per worker process.
+
+    The library view is not part of it: each task makes its own (``library_view``).
+    """
+    *stronger, weakest = candidates(requested, secrets)
+    tried = [] if shutil.which("bwrap") or requested == "off" else ["bubblewrap (bwrap) not installed"]
+    for isolation in stronger:
+        why_not = probe(isolation)
         if not why_not:
-            return strong
-        tried.append(f"bubblewrap failed: {why_not}")
-    else:
-        tried.append("bubblewrap (bwrap) not installed")
-    if not root:
-        return Isolation("rlimits", library_view=view, tree_limits=tree,
-                         why="grader is not root: kernels run as the grader's user and can read "
-                             "what it can; " + "; ".join(tried))
-    namespace = Isolation("namespace", uid, secrets.hide, secrets.expose, view, tree,
-                          f"uid {uid}, private mounts hide {len(secrets.hide)} folders; " + "; ".join(tried))
-    why_not = _probe(namespace)
-    if not why_not:
-        return namespace
-    plain = Isolation("uid", uid, library_view=view, tree_limits=tree,
-                      why=f"uid {uid}; no private mounts ({why_not})")
-    why_not_uid = _probe(plain)
-    if not why_not_uid:
-        return plain
-    return Isolation("rlimits", library_view=view, tree_limits=tree,
-                     why=f"uid {uid} cannot start {sys.executable} ({why_not_uid})")
+            return dataclasses.replace(isolation, why="; ".join([isolation.why, *tried]))
+        network = "own network" if isolation.own_network else "host network"
+        tried.append(f"{isolation.mode} ({network}) failed: {why_not}")
+    return dataclasses.replace(weakest, why="; ".join([weakest.why, *tried]))
 
 
 def hand_over(path: str, uid: int) -> None:

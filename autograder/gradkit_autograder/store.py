@@ -3,10 +3,11 @@
 Only the grading driver calls this, so nbgrader's gradebook (SQLite or
 PostgreSQL) is never written by two processes at once. The driver commits a
 batch of results (their grades and ledger rows) in one transaction.
-It sets what nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` would have
-set (auto scores, "needs manual grade", auto comments, late penalties) but keeps
-manual scores a grader already entered, and writes the autograded notebooks
-where ``nbgrader autograde`` puts them.
+It sets what nbgrader's ``SaveAutoGrades`` would have set (auto scores, "needs
+manual grade", auto comments) but keeps manual scores a grader already entered,
+and writes the autograded notebooks where ``nbgrader autograde`` puts them. Late
+penalties are not a grading result: ``latedays.apply_late_days``, their one writer,
+sets them after the run from the whole term's submissions.
 """
 
 from __future__ import annotations
@@ -52,8 +53,6 @@ def save_grades(gb, result: GradingResult) -> None:
         for cell, text in nb.comments.items():
             comment = comments.get(cell) or gb.find_comment(cell, nb.name, result.assignment, result.student)
             comment.auto_comment = text
-        if nb.late_penalty is not None:
-            sub_nb.late_submission_penalty = nb.late_penalty
 
 
 def _replace_file(path, text: str) -> None:

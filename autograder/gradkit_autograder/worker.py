@@ -32,7 +32,7 @@ from gradkit_autograder.checks import notebook_reports
 from gradkit_autograder.contract import GradingJob, GradingResult, NotebookResult
 from gradkit_autograder.conventions import TIMESTAMP_FILE, course_id
 from gradkit_autograder.course import ensure_tools_on_path, quiet_nbgrader
-from gradkit_autograder.sandbox import Isolation, Secrets, decide_isolation
+from gradkit_autograder.sandbox import Isolation, Secrets, decide_isolation, library_view
 from gradkit_autograder.settings import AssignmentSettings
 from gradkit_autograder.snapshot import restore_snapshot, snapshot_digest
 
@@ -54,7 +54,7 @@ def private_workspace() -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-_TEMPLATES: dict[str, Path] = {}
+_TEMPLATES: dict[str, bytes] = {}   # gradebook templates, in memory: nothing on disk outlives a task
 
 
 def _stamp_schema(path: Path, alembic_version: str) -> None:
@@ -77,20 +77,20 @@ def _gradebook_from_snapshot(snapshot: dict, course: str, dest: Path,
                              alembic_version: str = "") -> None:
     """A private SQLite gradebook holding the assignment; built once per worker process.
 
-    Each worker keeps a template per snapshot and copies it for every submission.
+    Each worker keeps the bytes of a template per snapshot (it holds the hidden
+    tests' source) in memory, never in a file, and writes them for every submission.
     """
     from nbgrader.api import Gradebook
 
     key = snapshot_digest(snapshot) + course + alembic_version
-    template = _TEMPLATES.get(key)
-    if template is None or not template.exists():
-        template = Path(tempfile.mkdtemp(prefix="gradkit-template-")) / "gradebook.db"
+    if key not in _TEMPLATES:
         if alembic_version:
-            _stamp_schema(template, alembic_version)
-        with Gradebook(f"sqlite:///{template}", course) as gb:
+            _stamp_schema(dest, alembic_version)
+        with Gradebook(f"sqlite:///{dest}", course) as gb:
             restore_snapshot(gb, snapshot)
-        _TEMPLATES[key] = template
-    shutil.copyfile(template, dest)
+        _TEMPLATES[key] = dest.read_bytes()
+    else:
+        dest.write_bytes(_TEMPLATES[key])
 
 
 def _write_files(base: Path, files: dict[str, bytes]) -> None:
@@ -109,24 +109,25 @@ def _cell_ids(nb) -> set[str]:
 
 
 def screen_submission(files: dict[str, bytes], snapshot: dict, released: dict[str, bytes] | None = None
-                      ) -> tuple[dict[str, bytes], list[dict], dict[str, set[str]]]:
+                      ) -> tuple[dict[str, bytes], list[dict]]:
     """Drop unreadable notebooks, match a renamed one, repair edited metadata, name tampered cells.
 
-    Returns (files to grade, incidents, grade cells to score 0 per notebook):
+    Returns (files to grade, incidents):
 
     - a notebook that is not valid JSON / nbformat is removed (nbgrader then
       scores its cells 0, as for a missing notebook) and reported;
     - if exactly one expected notebook is missing and exactly one unexpected
       notebook carries that notebook's cell ids, it was renamed: it is graded
       under the expected name and reported;
-    - nbgrader metadata the student edited (a grade flag, a renamed grade id, a
-      cell that claims a role the release does not give it) is put back from the
-      released notebook (``repair_metadata``), so nbgrader grades the released
-      cells; a grade cell whose metadata was edited scores 0;
+    - nbgrader metadata that was edited (a grade flag, points, a renamed grade id,
+      a cleared lock, a cell that claims a role the release does not give it) is
+      put back from the released notebook (``repair_metadata``), so nbgrader grades
+      the cells as released: the answers score what they would have scored
+      untouched (copy/paste and merge tools edit metadata by accident), and the
+      incident is recorded for the instructor;
     - edited or deleted locked cells are reported (nbgrader restores them).
     """
     incidents: list[dict] = []
-    penalized: dict[str, set[str]] = {}
     kept = dict(files)
     released = released or {}
     expected = {nb["name"]: {c["name"] for c in nb["grade_cells"] + nb["solution_cells"]}
@@ -166,22 +167,21 @@ def screen_submission(files: dict[str, bytes], snapshot: dict, released: dict[st
             continue
         nb = parsed[name]
         if name in released:
-            found, edited = repair_metadata(nb, _released_notebook(released, name))
+            found = repair_metadata(nb, _released_notebook(released, name))
             if found:
                 incidents += found
-                penalized[name] = edited
                 kept[f"{name}.ipynb"] = nbformat.writes(nb).encode()
         incidents += tampered_cells(nb, nb_snap, release_checksums(_released_notebook(released, name))
                                     if name in released else {})
-    return kept, incidents, penalized
+    return kept, incidents
 
 
 def _released_notebook(released: dict[str, bytes], name: str):
     return nbformat.reads(released[name].decode("utf-8"), as_version=4)
 
 
-def repair_metadata(nb, released_nb) -> tuple[list[dict], set[str]]:
-    """Put the released nbgrader metadata back on every cell; (incidents, edited grade cells).
+def repair_metadata(nb, released_nb) -> list[dict]:
+    """Put the released nbgrader metadata back on every cell; return one incident per repair.
 
     A submitted cell is matched to its released cell by the notebook cell id
     (which the student does not see in JupyterLab), else by its grade id. A
@@ -200,7 +200,7 @@ def repair_metadata(nb, released_nb) -> tuple[list[dict], set[str]]:
 
     by_id = {c.get("id"): c for c in released_nb.cells if role(c) and c.get("id")}
     by_grade_id = {role(c)["grade_id"]: c for c in released_nb.cells if role(c).get("grade_id")}
-    used, incidents, edited = set(), [], set()
+    used, incidents = set(), []
     for cell in nb.cells:
         meta = role(cell)
         ref = by_id.get(cell.get("id"))
@@ -218,17 +218,15 @@ def repair_metadata(nb, released_nb) -> tuple[list[dict], set[str]]:
                     else:
                         cell.pop("outputs", None)
                         cell.pop("execution_count", None)
-                if role(ref).get("grade"):
-                    edited.add(ref_id)
                 incidents.append({"kind": "metadata_edited", "cell": ref_id, "message": (
-                    "nbgrader metadata of this cell was edited; restored from the release"
-                    + ("; the cell scores 0" if role(ref).get("grade") else ""))})
+                    "nbgrader metadata of this cell was edited; restored from the release and "
+                    "graded as released")})
         elif meta:
             del cell.metadata["nbgrader"]
             incidents.append({"kind": "metadata_edited", "cell": meta.get("grade_id") or "-", "message": (
                 "a cell the release does not have (or a copy of one) carried nbgrader metadata; "
                 "the metadata was removed, the cell is not graded")})
-    return incidents, edited
+    return incidents
 
 
 # the nbgrader metadata that decides how a cell is graded (a student never needs to change it)
@@ -332,7 +330,6 @@ def _collect_results(root: Path, job: GradingJob, present: set[str],
                                                   "needs_manual_grade": bool(grade.needs_manual_grade)}
             for comment in sub_nb.comments:
                 result.comments[comment.cell.name] = comment.auto_comment
-            result.late_penalty = sub_nb.late_submission_penalty
             path = root / "autograded" / job.student / job.assignment / f"{name}.ipynb"
             if path.exists():
                 # nbgrader's exporter validated this notebook when it wrote it: read it back
@@ -346,14 +343,6 @@ def _collect_results(root: Path, job: GradingJob, present: set[str],
                 result.notebook_json = nbformat.v4.writes(nb)
             results.append(result)
     return results
-
-
-def _zero_edited_cells(notebooks: list[NotebookResult], penalized: dict[str, set[str]]) -> None:
-    """Grade cells whose nbgrader metadata the student edited score 0 (repaired, then graded)."""
-    for nb in notebooks:
-        for cell in penalized.get(nb.name, ()):
-            if cell in nb.grades:
-                nb.grades[cell]["auto_score"] = 0.0
 
 
 def _node_id() -> str:
@@ -395,12 +384,11 @@ def grade_submission(job: GradingJob) -> GradingResult:
     quiet_nbgrader()
     clock("imports")
     settings = AssignmentSettings.from_dict(job.settings)
-    isolation = decide_isolation(settings.sandbox, job.secrets or Secrets(),   # cached per worker process
-                                 tuple(settings.withheld))
+    isolation = decide_isolation(settings.sandbox, job.secrets or Secrets())   # cached per worker process
     clock("isolation")
     outcome = GradingResult(job.assignment, job.student, ok=False, isolation=isolation.describe(),
                             worker_pid=os.getpid(), node_id=_node_id(), timings=timings)
-    files, outcome.incidents, penalized = screen_submission(job.files, job.snapshot, job.released)
+    files, outcome.incidents = screen_submission(job.files, job.snapshot, job.released)
     if TIMESTAMP_FILE in files:
         outcome.timestamp = files[TIMESTAMP_FILE].decode(errors="replace").strip() or None
     expected = {nb["name"] for nb in job.snapshot["notebooks"]}
@@ -418,6 +406,8 @@ def grade_submission(job: GradingJob) -> GradingResult:
         for name in ("scratch", "runtime"):
             (tmp / name).mkdir()
             os.chmod(tmp / name, 0o711)   # passable by the kernel's uid, not listable
+        isolation = dataclasses.replace(isolation, library_view=library_view(tuple(settings.withheld),
+                                                                             tmp / "view"))
         _write_files(root / "submitted" / job.student / job.assignment, files)
         (root / "source" / job.assignment).mkdir(parents=True, exist_ok=True)
         _write_files(root / "source" / job.assignment, job.source_files)
@@ -432,7 +422,6 @@ def grade_submission(job: GradingJob) -> GradingResult:
         present = {Path(rel).stem for rel in files if rel.endswith(".ipynb") and "/" not in rel}
         try:
             outcome.notebooks = _collect_results(root, job, present, timings)
-            _zero_edited_cells(outcome.notebooks, penalized)
         except Exception as err:  # nbgrader failed before creating the submission
             status.setdefault("error", f"{type(err).__name__}: {err}")
             status["success"] = False
