@@ -130,7 +130,7 @@ def test_gradkit_page_says_why_and_hides_hidden_tests(course):
     assert "width=device-width" in text and "mathjax" in text.lower()
     assert "<img class='math' alt='\\sigma(x) = 1/(1+e^{-x})'" in plain      # drawn, offline
     assert "$\\lVert x \\rVert_2$" in plain and "<code>$HOME</code>" in plain  # left for MathJax; code kept
-    assert "1 day late" in plain and "Late days left: 2 of 3" in plain
+    assert "Submitted 1 day late: 1 day from your bank used, 2 of 3 left in your bank." in plain
 
 
 def test_nbgrader_generate_feedback_command_hides_hidden_tests(course):

@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit_autograder import course_ray
+from gradkit.distributed.ray_runtime import ray_session
 from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.cli import main
 from gradkit_autograder.course import Course
@@ -50,7 +50,7 @@ SCENARIO = {"ontime": -H, "late2": 2 * DAY - 2 * H, "late5": 4 * DAY + 3 * H, "l
 N_STUDENTS = 40
 # who hands each one in: fewer as the term goes on, and a3 (whose notebook trains a model
 # even when blank, about 4 s of kernel time) kept small so the term grades in minutes
-HANDED_IN = {A0: 1.0, A1: 0.85, A2: 0.8, A3: 0.5}
+HANDED_IN = {A0: 1.0, A1: 0.75, A2: 0.7, A3: 0.35}
 
 
 def _stamp(when: dt.datetime) -> str:
@@ -127,66 +127,63 @@ def term(tmp_path_factory):
     (course.root / "extensions.csv").write_text(
         "student,assignment,days\n" + "".join(f"{s},{a},{d}\n" for (s, a), d in extensions.items()))
 
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("RAY_AUTH_MODE", raising=False)
-        _run("ray", "start", "--workers", "2", "--course", root)
-        try:
-            _run("collect", str(base / "first"), "--course", root)
-            for a in TERM:
-                _run("grade", a, "--course", root)
-            # the instructor's scenario, as the LMS would receive it now
-            _run("export", "--format", "canvas", "--course", root)
-            _run("export", "--course", root)
-            _run("feedback", A0, *[f"--student={s}" for s in SCENARIO], "--course", root)
-            _run("feedback", A1, "--student=late5", "--course", root)
-            scenario = {"canvas": _canvas(course), "csv": _grades_csv(course),
-                        "pages": {s: _page_total(course, s, A0) for s in SCENARIO} |
-                        {("late5", A1): _page_total(course, "late5", A1)}}
+    # one Ray for the whole term, around the commands (each `gradkit grade` joins it, and its
+    # workers, with nbgrader imported, serve every run; `gradkit ray start` is tested elsewhere)
+    with ray_session(None, num_cpus=2, what="the term test", quiet=True):
+        _run("collect", str(base / "first"), "--course", root)
+        for a in TERM:
+            _run("grade", a, "--course", root)
+        # the instructor's scenario, as the LMS would receive it now
+        _run("export", "--format", "canvas", "--course", root)
+        _run("export", "--course", root)
+        _run("feedback", A0, *[f"--student={s}" for s in SCENARIO], "--course", root)
+        _run("feedback", A1, "--student=late5", "--course", root)
+        scenario = {"canvas": _canvas(course), "csv": _grades_csv(course),
+                    "pages": {s: _page_total(course, s, A0) for s in SCENARIO} |
+                    {("late5", A1): _page_total(course, "late5", A1)}}
 
-            # resubmissions: the later hand-in counts, and so does its time
-            resubmit = [k for k in sorted(plan) if k[1] == A1 and events["kind"][k] == "blank"][:3]
-            for i, (s, a) in enumerate(resubmit):
-                when = events["submitted"][(s, a)] + (i + 1) * DAY + 2 * H
-                _hand_in(course, base / "kinds", base / "second", s, a, "reference", when)
-                events["submitted"][(s, a)], events["kind"][(s, a)] = when, "reference"
-            _run("collect", str(base / "second"), "--course", root)
-            _run("grade", A1, "--course", root)
+        # resubmissions: the later hand-in counts, and so does its time
+        resubmit = [k for k in sorted(plan) if k[1] == A1 and events["kind"][k] == "blank"][:3]
+        for i, (s, a) in enumerate(resubmit):
+            when = events["submitted"][(s, a)] + (i + 1) * DAY + 2 * H
+            _hand_in(course, base / "kinds", base / "second", s, a, "reference", when)
+            events["submitted"][(s, a)], events["kind"][(s, a)] = when, "reference"
+        _run("collect", str(base / "second"), "--course", root)
+        _run("grade", A1, "--course", root)
 
-            # a TA's manual grade over one autograded cell (what formgrader writes)
-            manual = next(k for k in sorted(plan) if k[1] == A1 and events["kind"][k] == "mutant")
-            with course.gradebook() as gb:
-                grade = next(g for nb in gb.find_submission(A1, manual[0]).notebooks for g in nb.grades
-                             if g.max_score > 1 and g.auto_score < g.max_score)
-                grade.manual_score = grade.max_score - 0.5
-                manual_change = grade.manual_score - grade.auto_score
-                gb.db.commit()
+        # a TA's manual grade over one autograded cell (what formgrader writes)
+        manual = next(k for k in sorted(plan) if k[1] == A1 and events["kind"][k] == "mutant")
+        with course.gradebook() as gb:
+            grade = next(g for nb in gb.find_submission(A1, manual[0]).notebooks for g in nb.grades
+                         if g.max_score > 1 and g.auto_score < g.max_score)
+            grade.manual_score = grade.max_score - 0.5
+            manual_change = grade.manual_score - grade.auto_score
+            gb.db.commit()
 
-            # an extension granted after grading, to the least late refused hand-in (not a scenario one)
-            refused = min((t - DUE[k[1]], k) for k, t in events["submitted"].items()
-                          if t - DUE[k[1]] > MAX_LATE * DAY and k[0] not in SCENARIO)[1]
-            extensions[refused] = 3
-            (course.root / "extensions.csv").write_text(
-                "student,assignment,days\n" + "".join(f"{s},{a},{d}\n" for (s, a), d in extensions.items()))
-            _run("latedays", "--course", root)
+        # an extension granted after grading, to the least late refused hand-in (not a scenario one)
+        refused = min((t - DUE[k[1]], k) for k, t in events["submitted"].items()
+                      if t - DUE[k[1]] > MAX_LATE * DAY and k[0] not in SCENARIO)[1]
+        extensions[refused] = 3
+        (course.root / "extensions.csv").write_text(
+            "student,assignment,days\n" + "".join(f"{s},{a},{d}\n" for (s, a), d in extensions.items()))
+        _run("latedays", "--course", root)
 
-            # the instructor fixes a0's hidden softplus test: worth 3 points, not 2; regrade all
-            source = course.source_dir(A0) / "warmup.ipynb"
-            nb = nbformat.read(str(source), as_version=4)
-            for cell in nb.cells:
-                if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_softplus_hidden":
-                    cell.metadata["nbgrader"]["points"] = 3
-            nbformat.write(nb, str(source))
-            _run("release", A0, "--course", root)
-            _run("grade", A0, "--force", "--course", root)
+        # the instructor fixes a0's hidden softplus test: worth 3 points, not 2; regrade all
+        source = course.source_dir(A0) / "warmup.ipynb"
+        nb = nbformat.read(str(source), as_version=4)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_softplus_hidden":
+                cell.metadata["nbgrader"]["points"] = 3
+        nbformat.write(nb, str(source))
+        _run("release", A0, "--course", root)
+        _run("grade", A0, "--force", "--course", root)
 
-            for a in TERM:
-                _run("feedback", a, "--course", root)
-                _run("report", a, "--course", root)
-            _run("export", "--format", "canvas", "--course", root)
-            _run("export", "--course", root)
-            _run("status", "--course", root)
-        finally:
-            course_ray.stop(course)
+        for a in TERM:
+            _run("feedback", a, "--course", root)
+            _run("report", a, "--course", root)
+        _run("export", "--format", "canvas", "--course", root)
+        _run("export", "--course", root)
+        _run("status", "--course", root)
     yield {"course": course, "events": events, "extensions": extensions, "scenario": scenario,
            "manual": (manual, manual_change), "students": students, "later_extension": refused}
 
@@ -301,7 +298,7 @@ def test_the_canvas_export_equals_the_syllabus_oracle_to_the_cent(term):
     got = _canvas(term["course"])
     wrong = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
     assert not wrong, f"Canvas export vs the syllabus (got, expected): {wrong}"
-    assert len(term["students"]) >= 40 and len(rule) >= 110
+    assert len(term["students"]) >= 40 and len(rule) >= 95
     # the term went through every rule of the syllabus, more than once
     counts = {r: list(rule.values()).count(r) for r in ("on time", "bank", "penalised", "refused")}
     assert min(counts.values()) >= 2, counts
