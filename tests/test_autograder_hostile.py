@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit_autograder.classbuilder import build_class, submission_with, write_submission
+from scripted_student import submission_with
+from gradkit_autograder.classbuilder import build_class, write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit.distributed.ray_runtime import ray_session

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from gradkit.distributed.ray_runtime import ray_session
-from gradkit_autograder.classbuilder import submission_with, write_submission
+from scripted_student import submission_with
+from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit_autograder.grade import grade

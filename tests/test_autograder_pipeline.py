@@ -18,7 +18,8 @@ import nbformat
 import pytest
 
 from gradkit_autograder import ledger
-from gradkit_autograder.classbuilder import build_class, submission_with, write_submission
+from scripted_student import submission_with
+from gradkit_autograder.classbuilder import build_class, write_submission
 from gradkit_autograder.cli import build_parser, main
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course

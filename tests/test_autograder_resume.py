@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from gradkit_autograder import ledger
-from gradkit_autograder.classbuilder import submission_with, write_submission
+from scripted_student import submission_with
+from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit.distributed.ray_runtime import ray_session as embedded_ray

@@ -16,8 +16,7 @@ from pathlib import Path
 from gradkit_autograder import ledger
 from gradkit_autograder.course import Course, CourseError, find_released
 from gradkit_autograder.similarity import report_section
-from gradkit_autograder.latedays import (SUBMISSION_TIMES_FILE, Applied, apply_late_days, final_score,
-                                         student_decisions)
+from gradkit_autograder.latedays import SUBMISSION_TIMES_FILE, Applied, apply_late_days, final_score
 
 
 @dataclass
@@ -89,7 +88,7 @@ def late_day_lines(gb, assignment: str, students: list[str], applied: Applied) -
                 "nothing counted late"] + unknown
     lines = []
     for student in students:
-        decision = student_decisions(gb, student, applied.policy)[assignment]
+        decision = applied.decisions[student][assignment]
         sub = gb.find_submission(assignment, student)
         status = "" if decision.accepted else ", not accepted (too late)"
         lines.append(f"- {student}: {decision.days_late} days late, {decision.late_days_used} late days "

@@ -15,7 +15,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.latedays import Applied, apply_late_days, final_score
+from gradkit_autograder.latedays import Applied, apply_late_days, due_with_extension, final_score
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,6 @@ class TermRow:
 
 def _rows_of(gb, applied: Applied, student: str, assignments) -> list[TermRow]:
     from nbgrader.api import MissingEntry
-
-    from gradkit_autograder.latedays import due_with_extension
 
     rows = []
     decisions = applied.decisions.get(student, {})

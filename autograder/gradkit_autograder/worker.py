@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
 import time
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import nbformat
 
@@ -454,10 +452,3 @@ def job_files_from_dir(path: Path) -> dict[str, bytes]:
                 continue
             files[os.path.relpath(full, path)] = Path(full).read_bytes()
     return files
-
-
-def to_json(result: GradingResult) -> str:
-    """A result as JSON (for logs and tests)."""
-    from dataclasses import asdict
-
-    return json.dumps(asdict(result), default=str)
