@@ -242,10 +242,18 @@ def test_withheld_modules_exist_and_no_hidden_test_imports_the_library(assignmen
 
     for name in withheld_modules(assignment):
         assert importlib.util.find_spec(name) is not None, f"{assignment}: withheld module {name} does not exist"
-    for cell in grade_cells(nbformat.read(notebook_path(assignment), as_version=4)):
+    # A hidden block imports what it uses itself (a student could rebind the notebook's names), but
+    # from the library only what the locked set-up gives every student: the reference solution is
+    # the oracle, never the library's answer.
+    nb = nbformat.read(notebook_path(assignment), as_version=4)
+    imported = r"^\s*(?:from\s+(gradkit(?:\.[\w.]+)?)\s+import|import\s+(gradkit(?:\.[\w.]+)?)\b)"
+    given = {m for c in nb.cells if nbgrader_meta(c).get("locked") and not nbgrader_meta(c).get("grade")
+             for m in (a or b for a, b in re.findall(imported, c.source, flags=re.M))}
+    for cell in grade_cells(nb):
         hidden = "".join(re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, flags=re.S))
-        assert not re.search(r"^\s*(import|from) gradkit\b(?!_)", hidden, flags=re.M), (
-            f"{assignment}:{cell.id}: a hidden test imports the library")
+        for module in (a or b for a, b in re.findall(imported, hidden, flags=re.M)):
+            assert module in given, (f"{assignment}:{cell.id}: a hidden test imports {module}, which the "
+                                     f"set-up does not give students (it gives {sorted(given)})")
 
 
 # ------------------------------------------------------------------------ release checks
@@ -324,3 +332,29 @@ def test_gradkit_verify_passes(assignments):
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, f"gradkit verify failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+
+
+def test_verify_rejects_a_check_that_cannot_tell_work_from_none(tmp_path):
+    """Class 6 of the integrity issue: a hidden test that passes for the reference and for work
+    not done (here a flag the do-nothing submission reaches too) makes verify fail."""
+    shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns("autograded", "submitted",
+                                                                                       "release", "feedback",
+                                                                                       "*.db", ".gradkit"))
+    shutil.copytree(ROOT / "assignments" / "a0_warmup", tmp_path / "assignments" / "a0_warmup",
+                    ignore=shutil.ignore_patterns("mutants"))
+    path = tmp_path / "assignments" / "a0_warmup" / "warmup.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    hidden = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "test_softplus_hidden")
+    hidden.source = ("### BEGIN HIDDEN TESTS\nfrom gradkit_autograder.channel import report\n"
+                     "report('softplus_written', float(callable(softplus)))   # true for a stub too\n"
+                     "### END HIDDEN TESTS")
+    nbformat.write(nb, str(path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradkit_autograder", "verify", "--course", str(tmp_path / "course"), "a0_warmup"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    lines = {ln.split()[2]: ln for ln in proc.stdout.splitlines() if ln.startswith(("ok", "FAIL"))}
+    assert lines["do-nothing"].startswith("FAIL") and "test_softplus_hidden" in lines["do-nothing"], proc.stdout
+    assert lines["reference"].startswith("ok") and lines["blank"].startswith("ok"), proc.stdout
+

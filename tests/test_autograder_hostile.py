@@ -95,8 +95,9 @@ AGREEABLE = textwrap.dedent("""
         return Agreeable()
     """)
 
-CHEAT_ALLCLOSE = ("np.allclose = lambda *args, **kwargs: True\n"
-                  "np.isclose = lambda *args, **kwargs: True\n"
+# the patches spelled out of the source check's sight (a starred call): only the channel can catch them
+CHEAT_ALLCLOSE = ("setattr(*[np, 'allclose', lambda *args, **kwargs: True])\n"
+                  "setattr(*[np, 'isclose', lambda *args, **kwargs: True])\n"
                   "def softplus(x):\n    return np.zeros(np.shape(x))\n")
 # a background process in a new session, meant to outlive grading
 ORPHAN = (SOFTPLUS_OK + "import subprocess, sys\n"
@@ -106,12 +107,16 @@ ORPHAN = (SOFTPLUS_OK + "import subprocess, sys\n"
 CHATTY = ("def softplus(x):\n    print('thinking... ' * 20_000)\n"
           "    x = np.asarray(x, dtype=float)\n"
           "    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))\n")
-# an IPython hook that emits a channel report inside every later cell, hidden ones included
-FORGER = (SOFTPLUS_OK + "from IPython.display import display\n"
+# an honest answer whose library warns on stderr (as torch does on float(loss))
+WARNED = ("import warnings\n" + SOFTPLUS_OK.replace("def softplus(x):\n",
+          "def softplus(x):\n    warnings.warn('softplus: converting to float64', UserWarning)\n", 1))
+# an IPython hook that emits a channel report inside every later cell, hidden ones included;
+# the shell is reached out of the source check's sight, so the channel's forgery check must see it
+FORGER = (SOFTPLUS_OK + "import IPython\nfrom IPython.display import display\n"
           "def _forge(*args):\n"
           f"    display({{{CHECK_MIME!r}: {{'key': 'standardize_random', 'shape': [], 'values': [0.0]}},"
           " 'text/plain': 'forged'}, raw=True)\n"
-          "get_ipython().events.register('post_run_cell', _forge)\n"
+          "getattr(IPython, 'get_' + 'ipython')().events.register('post_run_cell', _forge)\n"
           "def standardize(X):\n    return np.zeros(np.shape(X))\n")
 CHEAT_REPORT = ("import gradkit_autograder.channel as channel\n"
                 "channel.report = lambda *args, **kwargs: None   # send nothing\n"
@@ -150,6 +155,7 @@ def _students(course: Course, marker: Path) -> dict[str, object]:
         "rigged_eq": nb({"pairwise": AGREEABLE}),
         "orphan": nb({"softplus": ORPHAN}),
         "chatty": nb({"softplus": CHATTY}),
+        "warned": nb({"softplus": WARNED}),
         "forger": nb({"softplus": FORGER}),
         "tampered_metadata": _tampered(src, rel),
     }
@@ -323,14 +329,19 @@ def _messages(summary, student, cell):
 
 
 def test_monkeypatching_the_checks_does_not_earn_hidden_points(hostile):
-    """np.allclose patched to True (Q1) and the channel's report replaced (Q2, and so Q3)."""
+    """np.allclose patched to True out of the source check's sight (Q1: the channel catches it),
+    then the channel's report replaced (seen in the source: Q2 and every later test score 0)."""
     course, summary, _, _ = hostile
     scores = _scores(course, "cheater")
-    assert [scores[c] for c in (Q1[1], Q2[1], Q3[1])] == [0, 0, 0], scores
-    assert scores[Q1[0]] == 1          # visible tests run in the kernel: the patch fools them
-    assert _kinds(_outcome(summary, "cheater"))["trusted_check_overruled"] == {Q1[1], Q2[1], Q3[1]}
+    assert [scores[c] for c in (Q1[1], *Q2, *Q3)] == [0, 0, 0, 0, 0], scores
+    assert scores[Q1[0]] == 1          # visible tests run in the kernel: the hidden patch fools them
+    kinds = _kinds(_outcome(summary, "cheater"))
+    assert kinds["trusted_check_overruled"] == {Q1[1]}
+    assert kinds["not_own_code"] == set(Q2)            # the cell its tests check reaches the grader's module
+    assert kinds["tests_tampered_with"] == set(Q3)     # and every later test is void
     assert "values differ from the expected result" in _messages(summary, "cheater", Q1[1])
-    assert "was not reported" in _messages(summary, "cheater", Q2[1])
+    assert "uses gradkit_autograder" in _messages(summary, "cheater", Q2[1])
+    assert "gradkit_autograder" in _messages(summary, "cheater", Q3[1])
 
 
 def test_object_equal_to_everything_does_not_pass_hidden_checks(hostile):
@@ -362,6 +373,17 @@ def test_chatty_correct_answer_keeps_its_points(hostile):
     course, summary, _, _ = hostile
     assert _outcome(summary, "chatty").score == 9
     assert "output_truncated" in _kinds(_outcome(summary, "chatty"))
+
+
+def test_a_warning_on_stderr_is_shown_and_costs_nothing(hostile):
+    """nbgrader fails a grade cell with stderr output; the grader keeps it as a display output."""
+    course, summary, _, _ = hostile
+    assert _outcome(summary, "warned").score == 9
+    notebook = next((course.root / "autograded" / "warned").rglob("*.ipynb"))
+    outputs = [o for c in nbformat.read(str(notebook), as_version=4).cells for o in c.get("outputs", [])]
+    shown = [o for o in outputs if o.get("metadata", {}).get("gradkit", {}).get("stream") == "stderr"]
+    assert shown and "converting to float64" in shown[0]["data"]["text/plain"]
+    assert not any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in outputs)
 
 
 def test_reports_from_student_code_are_forgeries(hostile):

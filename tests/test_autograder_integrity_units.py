@@ -1,4 +1,5 @@
-"""The grading-integrity pieces on their own, without Ray: the own-code source check,
+"""The grading-integrity pieces on their own, without Ray: the own-code source check and its
+allow list, rebound names and edited modules, the grader's rules, the do-nothing submission,
 metadata repair, the library view with withheld modules, and per-kernel cgroups.
 
 The whole pipeline against hostile submissions is in test_autograder_hostile.py
@@ -14,10 +15,15 @@ import textwrap
 import time
 
 import nbformat
+import numpy as np
 import pytest
 
 from gradkit_autograder import cgroups
-from gradkit_autograder.owncode import own_code_problems, solutions_tested_by, withheld_uses
+from gradkit_autograder.channel import Rule, encode_value
+from gradkit_autograder.checks import check_cell
+from gradkit_autograder.classbuilder import _does_nothing
+from gradkit_autograder.owncode import own_code_problems, solutions_tested_by, tampering_problems
+from gradkit_autograder.settings import AssignmentSettings, OwnCode, SettingsError
 from gradkit_autograder.sandbox import library_view
 from gradkit_autograder.worker import repair_metadata
 
@@ -38,7 +44,8 @@ W = ["gradkit.autodiff.numerical"]
     "%time import gradkit.autodiff.numerical\n",
 ])
 def test_withheld_module_use_is_found_however_it_is_written(source):
-    assert withheld_uses(source, W) == W
+    problems = own_code_problems(_graded(source), W)
+    assert set(problems) == {"t"} and "gradkit.autodiff.numerical" in problems["t"]
 
 
 @pytest.mark.parametrize("source", [
@@ -48,13 +55,208 @@ def test_withheld_module_use_is_found_however_it_is_written(source):
     "this is not python (\n",
 ])
 def test_own_code_is_not_flagged(source):
-    assert withheld_uses(source, W) == []
+    assert own_code_problems(_graded(source), W) == {}
 
 
 def _cell(kind: str, grade_id: str, source: str = "") -> dict:
+    if kind == "free":   # a cell the student may edit or add: no nbgrader metadata
+        return {"cell_type": "code", "source": source, "metadata": {}}
     meta = {"solution": kind == "solution", "grade": kind == "test", "grade_id": grade_id,
             "locked": kind != "solution"}
     return {"cell_type": "code", "source": source, "metadata": {"nbgrader": meta}}
+
+
+SETUP = "import numpy as np\nimport torch\nfrom gradkit import Tensor\ndef accuracy(a, b):\n    return 1.0\n"
+
+
+def _graded(solution: str, free: str = "", test: str = "f(1)\n") -> list[dict]:
+    """A set-up cell, a free student cell, one solution cell and the grade cell 't' testing it."""
+    return [_cell("locked", "setup", SETUP), _cell("free", "", free), _cell("solution", "s", solution),
+            _cell("test", "t", test)]
+
+
+ALLOW = OwnCode(allow=("numpy",), cells={"s": ("torch.nn",)}, forbid=("torch.nn.utils.prune",), declared=True)
+
+
+@pytest.mark.parametrize("source, used", [
+    ("def f(x):\n    return Tensor(x).relu()\n", "gradkit.Tensor"),              # a set-up import, by name
+    ("import torch\ndef f(p):\n    return torch.optim.SGD(p, lr=1)\n", "torch.optim.SGD"),
+    ("from torch import optim as o\ndef f(p):\n    return o.SGD(p, lr=1)\n", "torch.optim.SGD"),
+    ("t = torch\ndef f(p):\n    return t.optim.SGD(p, lr=1)\n", "torch.optim.SGD"),  # a module alias
+    ("def f(p):\n    return getattr(torch, 'optim').SGD(p)\n", "torch.optim"),
+    ("def f(m):\n    return torch.nn.utils.prune.l1_unstructured(m, 'weight', 0.5)\n", "torch.nn.utils.prune"),
+    ("def f(x):\n    return helper(x)\n", "gradkit.nn.layers"),           # through a function of a free cell
+    ("def f(x, _g=torch.optim):\n    return _g\n", "torch.optim"),          # a default argument
+])
+def test_the_allow_list_follows_what_solution_cells_use(source, used):
+    free = "def helper(x):\n    import gradkit.nn.layers as L\n    return L.Linear(2, 2)\n"
+    problems = own_code_problems(_graded(source, free), (), ALLOW)
+    assert set(problems) == {"t"} and used in problems["t"], problems
+
+
+@pytest.mark.parametrize("source", [
+    "def f(x):\n    return np.linalg.solve(x, x) + math.pi\n",
+    "import torch.nn as nn\ndef f(x):\n    return nn.Linear(2, 2)\n",     # allowed for cell 's' only
+    'def f(x):\n    """Unlike torch.optim.SGD, mine."""\n    return accuracy(x, x)\n',   # set-up helper, docstring
+    "def f(torch):\n    return torch.optim.SGD\n",                          # a parameter, not the module
+])
+def test_allowed_uses_are_not_flagged(source):
+    assert own_code_problems(_graded(source), (), ALLOW) == {}
+
+
+QUANT = OwnCode(allow=("numpy", "torch"), forbid=("torch.quantize_per_tensor",), declared=True)
+
+
+@pytest.mark.parametrize("source", [
+    "def f(x):\n    t = torch\n    return t.quantize_per_tensor(x, 0.1, 0, torch.qint8)\n",   # a local alias
+    "def f(x, t=torch):\n    return t.quantize_per_tensor(x, 0.1, 0, t.qint8)\n",           # a default argument
+    "def f(x):\n    return (t := torch).quantize_per_tensor(x, 0.1, 0, t.qint8)\n",       # walrus
+    "def f(x):\n    return [torch][0].quantize_per_tensor(x, 0.1, 0, torch.qint8)\n",     # module as a value
+    "def f(x):\n    return getattr(torch, 'quantize_' + 'per_tensor')(x, 0.1, 0, torch.qint8)\n",
+    "def f(x):\n    return vars(torch)['quantize_per_tensor'](x, 0.1, 0, torch.qint8)\n",
+    "def f(x):\n    return torch.__dict__['quantize_per_tensor'](x, 0.1, 0, torch.qint8)\n",
+    "import operator\ndef f(x):\n    return operator.attrgetter('quantize_per_tensor')(torch)(x)\n",
+])
+def test_a_forbidden_function_is_found_however_the_module_is_reached(source):
+    problems = own_code_problems(_graded(source), (), QUANT)
+    assert set(problems) == {"t"}, problems
+
+
+@pytest.mark.parametrize("source", [
+    "def f(x):\n    return torch.relu(x) + torch.quantile(x, 0.5)\n",
+    "def f(x, name='mean'):\n    return getattr(np, name)(x)\n",          # nothing under numpy is forbidden
+    "def f(x):\n    w = x.weight\n    return w.abs()\n",
+])
+def test_dynamic_lookups_where_nothing_is_forbidden_are_allowed(source):
+    assert own_code_problems(_graded(source), (), QUANT) == {}
+
+
+def test_a_list_for_one_cell_does_not_widen_another():
+    cells = _graded("def f(x):\n    return x\n") + [
+        _cell("solution", "s2", "import torch.nn as nn\ndef g():\n    return nn.Linear(2, 2)\n"),
+        _cell("test", "t2", "g()\n")]
+    assert set(own_code_problems(cells, (), ALLOW)) == {"t2"}
+    # nor does a helper written in the wider cell and called from another
+    cells = _graded("import torch.nn as nn\ndef f(x):\n    return x\ndef helper():\n    return nn.Linear(2, 2)\n") + [
+        _cell("solution", "s2", "def g():\n    return helper()\n"), _cell("test", "t2", "g()\n")]
+    assert set(own_code_problems(cells, (), ALLOW)) == {"t2"}
+
+
+def test_a_plain_assignment_in_a_test_does_not_make_a_name_a_module():
+    cells = _graded("def f(x):\n    return x\n", test="answer = f\nanswer(1)\n")
+    assert own_code_problems(cells, (), ALLOW) == {}
+
+
+def test_own_code_section_is_read_and_checked():
+    settings = AssignmentSettings.from_dict({"own_code": {"allow": ["numpy"], "cells": {"s": ["torch.nn"]}}})
+    assert settings.own_code.allowed_in("s")[-2:] == ("numpy", "torch.nn")
+    assert AssignmentSettings.from_dict(settings.to_dict()) == settings
+    with pytest.raises(SettingsError, match="own_code.allow"):
+        AssignmentSettings.from_dict({"own_code": {"allow": "numpy"}})
+    with pytest.raises(SettingsError, match="unknown key"):
+        AssignmentSettings.from_dict({"own_code": {"permit": ["numpy"]}})
+
+
+# --- names the tests rely on ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, lost", [
+    ("def accuracy(a, b):\n    return 1.0\n", {"t"}),            # a set-up helper the test reads
+    ("len = lambda x: 3\n", {"t"}),                                  # a builtin the test reads
+    ("def f():\n    global accuracy\n    accuracy = 2\n", {"t"}),  # through `global`
+    ("np.mean = lambda x: 0\n", {"t", "t9"}),                       # a module edited: every later test
+    ("def f():\n    setattr(np, 'mean', len)\n", {"t", "t9"}),
+    ("def f():\n    globals()['accuracy'] = 2\n", {"t", "t9"}),    # the machinery for such edits
+    ("import builtins\nbuiltins.len = None\n", {"t", "t9"}),
+    ("def f():\n    vars(np)['mean'] = len\n", {"t", "t9"}),      # a module's namespace by vars()
+])
+def test_rebinding_what_the_tests_read_loses_those_tests(source, lost):
+    cells = _graded(source, test="assert accuracy(1, 2) and len([1])\n") + [_cell("test", "t9", "print(1)\n")]
+    problems = tampering_problems(cells)
+    assert set(problems) == lost, problems
+
+
+@pytest.mark.parametrize("source", [
+    "def f(x):\n    len = 3\n    accuracy = 4\n    return len + accuracy\n",   # locals shadow nothing
+    "def accuracy_of(m):\n    return 1\n",
+    "def f(np):\n    np.mean = 3\n",                                              # a parameter named np
+    "class M:\n    def parameters(self):\n        return list(vars(self).values())\n",   # vars of an object
+])
+def test_local_names_and_new_names_are_not_rebinding(source):
+    cells = _graded(source, test="assert accuracy(1, 2) and len([1])\n")
+    assert tampering_problems(cells) == {}
+
+
+# --- rules, decided in the grader -------------------------------------------------------------------
+
+def _reports(**payloads) -> dict:
+    return {key: [p] for key, p in payloads.items()}
+
+
+def _check(reference: dict, got: dict) -> list[str]:
+    return check_cell(reference, got, 1e-7, 1e-9)[0]
+
+
+def test_accuracy_reads_the_labels_from_the_reference():
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)
+    rule = Rule.accuracy(labels="y", at_least=0.9)
+    reference = _reports(y=encode_value("y", labels), p=encode_value("p", labels, rule=rule))
+    wrong = labels.copy()
+    wrong[:15] = (wrong[:15] + 1) % 10
+    good = labels.copy()
+    good[:5] = (good[:5] + 1) % 10
+    assert _check(reference, _reports(y=encode_value("y", labels), p=encode_value("p", good))) == []
+    problems = _check(reference, _reports(y=encode_value("y", labels), p=encode_value("p", wrong)))
+    assert len(problems) == 1 and "85.0% right" in problems[0]
+    # a kernel that reports its own predictions as the labels gains nothing: labels come from the reference
+    forged = _reports(y=encode_value("y", wrong), p=encode_value("p", wrong, rule=Rule.bounds(0, 9)))
+    assert any("85.0% right" in p for p in _check(reference, forged))
+
+
+def test_changed_unchanged_modes_apart_near_and_bounds():
+    rng = np.random.default_rng(0)
+    before = rng.normal(size=(4, 5))
+    mask = (rng.random((4, 5)) > 0.5).astype(float)
+    after = before + 0.1 * mask
+    ref = _reports(w0=encode_value("w0", before), m=encode_value("m", mask),
+                   w=encode_value("w", after, rule=Rule.changed("w0", at_least=0.9, where="m")),
+                   z=encode_value("z", after, rule=Rule.unchanged("w0", where="m", atol=0.2)))
+    assert _check(ref, ref) == []
+    untrained = dict(ref, w=[encode_value("w", before)])
+    assert "moved" in " ".join(_check(ref, untrained))
+    regrown = dict(ref, z=[encode_value("z", after + 1.0)])
+    assert "must stay as they were" in " ".join(_check(ref, regrown))
+    centers = np.array([[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, 8, endpoint=False)]) * 2
+    samples = centers[rng.integers(0, 8, 400)] + 0.05 * rng.normal(size=(400, 2))
+    ref = _reports(c=encode_value("c", centers), x=encode_value("x", samples),
+                   g=encode_value("g", samples + 0.01, rule=Rule.modes("c", radius=0.3, at_least=8)),
+                   h=encode_value("h", samples + 0.2, rule=Rule.apart("x", min_distance=0.1, at_least=0.9)),
+                   k=encode_value("k", samples + 0.2 + 1e-9, rule=Rule.near("h", atol=1e-6)),
+                   b=encode_value("b", samples, rule=Rule.bounds(-3, 3)))
+    assert _check(ref, ref) == []
+    collapsed = dict(ref, g=[encode_value("g", np.repeat(centers[:1], 400, axis=0))])
+    assert "cover 1 of 8 modes" in " ".join(_check(ref, collapsed))
+    copies = dict(ref, h=[encode_value("h", samples)], k=[encode_value("k", samples)])
+    assert "not copies" in " ".join(_check(ref, copies))
+    jumpy = dict(ref, k=[encode_value("k", samples + 1.0)])
+    assert "differs from 'h'" in " ".join(_check(ref, jumpy))
+    outside = dict(ref, b=[encode_value("b", samples * 10)])
+    assert "outside [-3, 3]" in " ".join(_check(ref, outside))
+
+
+def test_a_rule_sent_by_the_student_kernel_is_ignored():
+    ref = _reports(v=encode_value("v", [1.0, 2.0]))                    # compared with the reference
+    got = _reports(v=encode_value("v", [5.0, 6.0], rule=Rule.bounds(0, 10)))
+    assert "differ" in " ".join(_check(ref, got))
+
+
+@pytest.mark.parametrize("stub, silent", [
+    ("def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n",
+     "def f(x):\n    # YOUR CODE HERE\n    return None"),
+    ("answer = None\n# YOUR CODE HERE\nraise NotImplementedError()\n", "answer = None\n# YOUR CODE HERE\npass"),
+    ("for i in range(2):\n    raise NotImplementedError()\n", "for i in range(2):\n    pass"),
+])
+def test_the_do_nothing_submission_returns_none_where_the_stub_raised(stub, silent):
+    assert _does_nothing(stub) == silent
 
 
 def test_a_grade_cell_tests_the_solutions_written_since_the_previous_one():

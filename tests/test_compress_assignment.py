@@ -106,3 +106,64 @@ def test_loss_scaler_equals_library(solution):
         histories.append((history, p.detach().clone()))
     assert histories[0][0] == histories[1][0]
     assert torch.equal(histories[0][1], histories[1][1])
+
+
+# ------------------------------------------------------------- the fine-tuning check (issue 21)
+FINETUNE_SHORTCUTS = {   # stored wrong answer -> the results its hidden test must fail on
+    "masks_applied_only_at_end": {"finetune_0_largest_seen", "finetune_1_largest_seen"},
+    "masks_not_reapplied": {"finetune_0_largest_seen", "finetune_1_largest_seen"},
+    "no_finetuning": {"finetune_0_after", "finetune_1_after", "finetune_0_forward_passes", "finetune_predictions"},
+}
+
+
+def _finetune_namespace(mutant=None):
+    """The set-up and solution cells of the reference (or of a stored wrong answer), run in-process."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import build_notebooks
+
+    cells = load_source(ROOT / "assignments" / "tools" / "sources" / "a6_efficient_dl.py")
+    if mutant:
+        cells = build_notebooks.apply_mutant(cells, next(m for m in build_notebooks.load_mutants("a6_efficient_dl")
+                                                         if m.name == mutant))
+    namespace = {"__name__": "__main__"}
+    for cell in cells:
+        if cell.kind == "locked" or cell.grade_id in ("pruning_masks", "finetune_pruned"):
+            exec(compile(cell.text, f"a6_efficient_dl:{cell.grade_id}", "exec"), namespace)
+    hidden = next(c.text for c in cells if c.grade_id == "test_finetune_pruned").split("### BEGIN HIDDEN TESTS")[1]
+    return namespace, compile(hidden, "a6_efficient_dl:test_finetune_pruned (hidden)", "exec")
+
+
+def _hidden_reports(namespace, code, seed, monkeypatch):
+    from gradkit_autograder import channel
+
+    reports: dict[str, list[dict]] = {}
+
+    def report(key, value, *, rtol=None, atol=None, rule=None):
+        reports.setdefault(key, []).append(channel.encode_value(key, value, rtol, atol, rule))
+
+    monkeypatch.setattr(channel, "report", report)
+    monkeypatch.setenv(channel.SEED_VARIABLE, str(seed))
+    exec(code, namespace)
+    return reports
+
+
+def test_finetune_check_holds_for_the_reference_and_catches_each_shortcut(monkeypatch):
+    """Class 6 of issue 21: the fine-tuning cell's rules hold for the reference on every grading seed
+    tried (the old flags held on none), and each stored shortcut fails the results it should."""
+    from gradkit_autograder.checks import check_cell
+
+    threads = torch.get_num_threads()   # the set-up cell sets one thread; this process gets its own back
+    try:
+        reference = _finetune_namespace()
+        shortcuts = {name: _finetune_namespace(name) for name in FINETUNE_SHORTCUTS}
+        for seed in range(8):
+            expected = _hidden_reports(*reference, seed, monkeypatch)
+            assert check_cell(expected, expected, 1e-7, 1e-9) == ([], []), f"seed {seed}: the reference fails its rules"
+            for name, must_fail in FINETUNE_SHORTCUTS.items():
+                problems, _ = check_cell(expected, _hidden_reports(*shortcuts[name], seed, monkeypatch), 1e-7, 1e-9)
+                failed = {p.split("'")[1] for p in problems}
+                assert must_fail <= failed, f"seed {seed}, {name}: failed only {sorted(failed)}"
+    finally:
+        torch.set_num_threads(threads)

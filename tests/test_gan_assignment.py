@@ -2,8 +2,19 @@
 
 The solution cells are taken from the text source (``assignments/tools/sources``),
 executed after the notebook's set-up cell, and compared with the library: losses and
-their gradients, the two networks, the training step, the mode counter, and the
-verdict of a whole ring training run on three seeds (the hidden test's loose property).
+their gradients, the two networks, the training step and the mode counter.
+
+The grade cells are also run here, visible and hidden part, with the trusted channel's
+``report`` captured and judged by the grader's own ``checks.check_cell`` (rules
+included), as ``gradkit grade`` judges them:
+
+- the reference satisfies its own rules on several grading seeds (the ring GAN is
+  trained on a fresh seed each time: modes, new samples, continuity, trained weights;
+  the digit networks' behaviour);
+- honest answers written differently score full marks (issue 21, class 7): a torch MLP
+  as a module class of its own with ``F.relu``, or as nested ``nn.Sequential`` blocks,
+  with weights copied by position and the loss returned through ``float``; digit
+  networks with other layers than the reference's. They also pass the own-code check.
 """
 
 from __future__ import annotations
@@ -18,11 +29,13 @@ import torch
 
 matplotlib.use("Agg")
 
-from gradkit.gan import data, losses, measures, models, training  # noqa: E402
+from gradkit.gan import losses, measures, models, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "assignments" / "tools"))
 import nbsource  # noqa: E402
+from gradkit_autograder import channel, checks, owncode  # noqa: E402
+from gradkit_autograder.settings import load_settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -100,17 +113,169 @@ def test_mode_counter_equals_the_library(solution):
             pytest.approx(measures.high_quality_share(samples, centers, std), abs=1e-12)
 
 
-def test_ring_verdict_is_the_same_on_three_runs(solution):
-    """The hidden test judges a whole run by 'at least 6 of 8 modes'; three seeds must agree."""
-    ring = data.ring_of_gaussians(n=10, seed=0)
-    verdicts = []
+SOURCE = ROOT / "assignments" / "tools" / "sources" / "a4_pytorch_gans.py"
+
+
+def cells_with(replacements: dict[str, str] | None = None) -> list:
+    """The source's cells, with the named solution cells' text replaced."""
+    cells = nbsource.load_source(SOURCE)
+    for cell in cells:
+        if cell.grade_id in (replacements or {}):
+            cell.text = replacements[cell.grade_id]
+    return cells
+
+
+def grade_cell_reports(cells: list, grade_id: str, seed: int, monkeypatch) -> dict:
+    """Run locked and solution cells, then grade cell ``grade_id`` (visible and hidden part) under a
+    grading seed; the trusted channel's reports of that cell, by key, as the grader reads them."""
+    monkeypatch.setenv(channel.SEED_VARIABLE, str(seed))
+    sent: dict = {}
+    monkeypatch.setattr(channel, "report", lambda key, value, *, rtol=None, atol=None, rule=None:
+                        sent.setdefault(key, []).append(channel.encode_value(key, value, rtol, atol, rule)))
+    namespace: dict = {"__name__": "__main__"}
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in a grading kernel (one CPU); tiny layers gain nothing from threads
+    torch.set_num_threads(1)  # as in a grading kernel (one CPU)
     try:
-        for seed in (11, 12, 13):
-            G = solution["train_ring_gan"](seed=seed)
-            samples = solution["generate"](G, 2500, seed=seed)
-            verdicts.append(measures.modes_covered(samples, ring.centers, ring.std) >= 6)
+        for cell in cells:
+            if cell.kind in ("locked", "solution") or cell.grade_id == grade_id:
+                exec(compile(cell.text, f"a4_pytorch_gans:{cell.grade_id}", "exec"), namespace)
     finally:
         torch.set_num_threads(threads)
-    assert verdicts == [True, True, True]
+    return sent
+
+
+def judged(reference: dict, got: dict) -> list[str]:
+    """The grader's problems with ``got`` against the reference run's reports (empty: full marks)."""
+    problems, forgeries = checks.check_cell(reference, got, rtol=1e-7, atol=1e-9)
+    return problems + forgeries
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_reference_satisfies_its_ring_rules(monkeypatch, seed):
+    """The ring GAN check trains on a fresh seed per grading run: the reference must pass every run
+    (three runs here, as the hidden test's verdict must not depend on the seed).
+
+    (Judged against itself, each rule is applied to the reference's own reports: at least 6
+    modes, samples not copies of training points, the same and a nearby z, distinct samples,
+    trained weights.)
+    """
+    reports = grade_cell_reports(cells_with(), "test_train_ring", seed, monkeypatch)
+    assert any("rule" in p[0] for p in reports.values())
+    assert judged(reports, reports) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_reference_satisfies_its_digit_rules(monkeypatch, seed):
+    reports = grade_cell_reports(cells_with(), "test_digit_models", seed, monkeypatch)
+    assert judged(reports, reports) == []
+
+
+# Honest answers written differently from the reference (issue 21, class 7): each must score
+# full marks on the grade cell that tests it.
+HONEST_TORCH_MLP = {
+    "module_class_with_F_relu": '''
+class TorchMLP(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return self.layers[-1](x)
+
+
+def torch_mlp(sizes):
+    return TorchMLP(sizes)
+
+
+def copy_weights(gradkit_model, torch_model):
+    torch_model.double()
+    with torch.no_grad():
+        for mine, theirs in zip(torch_model.parameters(), gradkit_model.parameters()):
+            mine.copy_(torch.from_numpy(np.asarray(theirs.data)))
+    return torch_model
+
+
+def torch_gradients(model, X, y):
+    loss = F.cross_entropy(model(torch.tensor(X)), torch.tensor(y))
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    return float(loss), [g.numpy() for g in grads]
+''',
+    "nested_sequential_copied_in_place": '''
+def torch_mlp(sizes):
+    hidden = [nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(sizes[:-2], sizes[1:-1])]
+    return nn.Sequential(nn.Sequential(*hidden), nn.Linear(sizes[-2], sizes[-1]))
+
+
+def copy_weights(gradkit_model, torch_model):
+    for p, value in zip(torch_model.parameters(), gradkit_model.state_dict().values()):
+        p.data = torch.tensor(value)
+    return torch_model
+
+
+def torch_gradients(model, X, y):
+    for p in model.parameters():
+        p.grad = None
+    logits = model(torch.from_numpy(np.asarray(X)))
+    loss = -torch.log_softmax(logits, dim=1)[torch.arange(len(y)), torch.from_numpy(np.asarray(y))].mean()
+    loss.backward()
+    return float(loss.detach()), [p.grad.numpy().copy() for p in model.parameters()]
+''',
+}
+
+HONEST_DIGIT_MODELS = {
+    "linear_first_layer_other_kernels": '''
+class DigitGenerator(nn.Module):
+    def __init__(self, noise_dim=32, width=32):
+        super().__init__()
+        self.noise_dim = noise_dim
+        self.width = width
+        self.project = nn.Linear(noise_dim, 2 * width * 4 * 4)
+        self.norm0 = nn.BatchNorm1d(2 * width * 4 * 4)
+        self.up = nn.ConvTranspose2d(2 * width, width, 4, 2, 1)
+        self.norm1 = nn.BatchNorm2d(width)
+        self.out = nn.Conv2d(width, 1, 3, 1, 1)
+
+    def forward(self, z):
+        h = F.relu(self.norm0(self.project(z))).view(len(z), 2 * self.width, 4, 4)
+        return torch.tanh(self.out(F.relu(self.norm1(self.up(h)))))
+
+
+class DigitDiscriminator(nn.Module):
+    def __init__(self, width=32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, width, 3, 1, 1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, 2, 1)
+        self.norm = nn.BatchNorm2d(2 * width)
+        self.head = nn.Linear(2 * width * 4 * 4, 1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv1(x), 0.2)
+        h = F.leaky_relu(self.norm(self.conv2(h)), 0.2)
+        return self.head(h.flatten(1)).squeeze(1)
+''',
+}
+
+
+def own_code_problems(replacements: dict[str, str]) -> dict[str, str]:
+    """The grader's own-code verdicts for the notebook built with these solution cells."""
+    import build_notebooks
+
+    notebook = nbsource.build_notebook(build_notebooks.as_submission(cells_with(replacements)))
+    settings = load_settings(ROOT / "assignments" / "a4_pytorch_gans")
+    return owncode.own_code_problems(notebook["cells"], settings.withheld, settings.own_code)
+
+
+@pytest.mark.parametrize("cell, grade_id, name, text",
+                         [("torch_mlp", "test_torch_mlp", n, t) for n, t in HONEST_TORCH_MLP.items()]
+                         + [("digit_models", "test_digit_models", n, t) for n, t in HONEST_DIGIT_MODELS.items()])
+def test_honest_answers_written_differently_score_full_marks(monkeypatch, cell, grade_id, name, text):
+    reference = grade_cell_reports(cells_with(), grade_id, 7, monkeypatch)
+    got = grade_cell_reports(cells_with({cell: text}), grade_id, 7, monkeypatch)
+    assert judged(reference, got) == [], name
+    assert own_code_problems({cell: text}) == {}, name
+
+
+def test_the_reference_uses_only_what_assignment_yaml_allows():
+    assert own_code_problems({}) == {}

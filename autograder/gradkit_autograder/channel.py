@@ -20,6 +20,23 @@ numbers for every key the reference reported.
 ``rtol``/``atol`` are read only from the reference run: a tolerance sent by the
 student's kernel is ignored.
 
+Some properties are not "the same numbers as the reference": a classifier must
+be right on 95% of a fresh test set, a generator's samples must cover the modes
+and not be copies of its training points, fine-tuning must move the surviving
+weights. A hidden test then reports the *raw behaviour* (predictions, samples,
+weights) with a ``rule`` made by :class:`Rule`, and the grader applies the rule
+outside the kernel::
+
+    report("digits_labels", y_test)                     # compared with the reference
+    report("digits_predictions", predicted,
+           rule=Rule.accuracy(labels="digits_labels", at_least=0.95))
+
+A rule, like a tolerance, is read only from the reference run, and the
+reference itself must satisfy it. A rule that names another key reads that
+key's values from the *reference* run (``labels``, ``centers``, ``points``,
+``baseline``, ``where``), so the student's kernel cannot choose them; only
+``Rule.near`` compares two of the student's own results.
+
 Hidden tests draw their inputs from ``grading_rng(label)``: a generator seeded
 from the seed the grader draws for each grading run (``GRADKIT_GRADING_SEED`` in
 the kernel's environment; 0 when a notebook runs outside grading) and the label.
@@ -64,7 +81,60 @@ def _encode(x: float):
     return x
 
 
-def encode_value(key: str, value, rtol: float | None = None, atol: float | None = None) -> dict:
+class Rule:
+    """The rules a hidden test may attach to a report; the grader applies them (``checks``)."""
+
+    @staticmethod
+    def bounds(low: float | None = None, high: float | None = None) -> dict:
+        """Every value lies in ``[low, high]`` (either side may be open)."""
+        return {"name": "bounds", "low": low, "high": high}
+
+    @staticmethod
+    def accuracy(labels: str, at_least: float) -> dict:
+        """At least this fraction of the values equal the reference's values of key ``labels``."""
+        return {"name": "accuracy", "labels": str(labels), "at_least": float(at_least)}
+
+    @staticmethod
+    def changed(baseline: str, at_least: float, where: str | None = None, atol: float = 1e-12) -> dict:
+        """At least this fraction of the values moved by more than ``atol`` from the reference's
+        ``baseline`` values, counting only positions where the reference's ``where`` is non-zero."""
+        return {"name": "changed", "baseline": str(baseline), "at_least": float(at_least),
+                "where": where, "atol": float(atol)}
+
+    @staticmethod
+    def unchanged(baseline: str, where: str | None = None, atol: float = 0.0) -> dict:
+        """Every value (where the reference's ``where`` is non-zero) stays within ``atol`` of the
+        reference's ``baseline`` values."""
+        return {"name": "unchanged", "baseline": str(baseline), "where": where, "atol": float(atol)}
+
+    @staticmethod
+    def decreases() -> dict:
+        """The last value is below the first (a loss curve that went down)."""
+        return {"name": "decreases"}
+
+    @staticmethod
+    def modes(centers: str, radius: float, at_least: int, min_count: int = 1) -> dict:
+        """Rows are samples; at least ``at_least`` of the reference's ``centers`` rows have
+        ``min_count`` samples within ``radius`` of them."""
+        return {"name": "modes", "centers": str(centers), "radius": float(radius),
+                "at_least": int(at_least), "min_count": int(min_count)}
+
+    @staticmethod
+    def apart(points: str, min_distance: float, at_least: float) -> dict:
+        """Rows are samples; at least this fraction lie farther than ``min_distance`` from every row
+        of the reference's ``points`` (samples that are not copies of training points)."""
+        return {"name": "apart", "points": str(points), "min_distance": float(min_distance),
+                "at_least": float(at_least)}
+
+    @staticmethod
+    def near(other: str, atol: float, rtol: float = 0.0) -> dict:
+        """The values agree within ``atol + rtol*|other|`` with the student's own report ``other``
+        in the same cell (two routes to one result, such as a sum computed two ways)."""
+        return {"name": "near", "other": str(other), "atol": float(atol), "rtol": float(rtol)}
+
+
+def encode_value(key: str, value, rtol: float | None = None, atol: float | None = None,
+                 rule: dict | None = None) -> dict:
     """The payload for ``value``: key, shape and flat float values (or the conversion error)."""
     import numpy as np
 
@@ -80,13 +150,20 @@ def encode_value(key: str, value, rtol: float | None = None, atol: float | None 
         payload["rtol"] = float(rtol)
     if atol is not None:
         payload["atol"] = float(atol)
+    if rule is not None:
+        payload["rule"] = dict(rule)
     return payload
 
 
-def report(key: str, value, *, rtol: float | None = None, atol: float | None = None) -> None:
-    """Send ``value`` (converted to floats) out of the kernel for the grader to check."""
+def report(key: str, value, *, rtol: float | None = None, atol: float | None = None,
+           rule: dict | None = None) -> None:
+    """Send ``value`` (converted to floats) out of the kernel for the grader to check.
+
+    Without ``rule`` the grader compares it with the reference's report of ``key``;
+    with one (``Rule.accuracy(...)`` and the like) it applies that rule instead.
+    """
     from IPython.display import display
 
-    payload = encode_value(key, value, rtol, atol)
+    payload = encode_value(key, value, rtol, atol, rule)
     display({CHECK_MIME: payload, "text/plain": f"[result '{payload['key']}' recorded for grading]"},
             raw=True)

@@ -6,6 +6,10 @@ a student's grade cell passes its trusted check when it reported, for every key
 the reference reported in that cell, numbers of the same shape that agree
 within the reference's tolerance. Every report of a key must agree, so sending
 a good value and then a bad one (or the reverse) does not help.
+
+A report the reference made with a ``rule`` (``channel.Rule``) is judged by that
+rule instead (``apply_rule``): the property is decided here, from raw numbers,
+and every other key a rule names is read from the reference run.
 """
 
 from __future__ import annotations
@@ -50,6 +54,132 @@ def notebook_reports(nb: dict) -> CellReports:
     return reports
 
 
+def _array(payload: dict[str, Any]) -> np.ndarray:
+    """A payload's values as an array of its shape."""
+    values = np.array([_decode(x) for x in payload.get("values", [])], dtype=float)
+    return values.reshape(payload.get("shape") or values.shape)
+
+
+def _fraction(mask: np.ndarray) -> float:
+    return float(mask.mean()) if mask.size else 0.0
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """Samples as rows: a vector is one feature per sample; images are flattened."""
+    return a.reshape(len(a), -1) if a.ndim > 1 else a.reshape(-1, 1)
+
+
+def _nearest_distances(samples: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Distance of each sample row to its nearest point row, in blocks to bound memory."""
+    out = np.empty(len(samples))
+    for start in range(0, len(samples), 256):
+        block = samples[start:start + 256]
+        d2 = ((block[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+        out[start:start + 256] = np.sqrt(d2.min(axis=1))
+    return out
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def apply_rule(rule: dict[str, Any], got: dict[str, Any], reference_cell: dict[str, list[dict]],
+               got_cell: dict[str, list[dict]]) -> str | None:
+    """None if the student's payload ``got`` satisfies ``rule``; otherwise why not.
+
+    ``reference_cell`` holds the reference run's payloads of the same grade cell: the keys a
+    rule names (labels, centers, points, baseline, where) are read there, never from the
+    student's kernel. Only ``near`` compares two of the student's own reports.
+    """
+    name = rule.get("name")
+    values = _array(got)
+
+    def ref(key_field: str) -> np.ndarray:
+        key = rule.get(key_field)
+        payloads = reference_cell.get(key or "")
+        if not payloads:
+            raise KeyError(f"the rule {name!r} names {key_field} {key!r}, which the reference did not report")
+        return _array(payloads[0])
+
+    def where_mask() -> np.ndarray:
+        if rule.get("where") is None:
+            return np.ones(values.shape, dtype=bool)
+        return ref("where").reshape(values.shape) != 0
+
+    if name == "bounds":
+        low, high = rule.get("low"), rule.get("high")
+        bad = np.isnan(values)
+        if low is not None:
+            bad |= values < low
+        if high is not None:
+            bad |= values > high
+        if bad.any():
+            span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+            return f"{int(bad.sum())} of {values.size} values lie outside {span}"
+        return None
+    if name == "accuracy":
+        labels = ref("labels")
+        if labels.shape != values.shape:
+            return f"has shape {values.shape}, but the test expected one prediction per label {labels.shape}"
+        share = _fraction(values == labels)
+        if share < rule["at_least"]:
+            return f"{_percent(share)} right on the test's fresh inputs; at least {_percent(rule['at_least'])} needed"
+        return None
+    if name in ("changed", "unchanged"):
+        baseline = ref("baseline")
+        if baseline.shape != values.shape:
+            return f"has shape {values.shape}, but the test expected shape {baseline.shape}"
+        mask = where_mask()
+        moved = np.abs(values - baseline) > rule.get("atol", 0.0)
+        moved = moved | np.isnan(values)
+        if name == "unchanged":
+            count = int((moved & mask).sum())
+            return f"{count} of {int(mask.sum())} values changed where they must stay as they were" if count else None
+        share = _fraction(moved[mask])
+        if share < rule["at_least"]:
+            return (f"only {_percent(share)} of the {int(mask.sum())} values that training should change "
+                    f"moved; at least {_percent(rule['at_least'])} needed")
+        return None
+    if name == "decreases":
+        flat = values.ravel()
+        if flat.size < 2 or not flat[-1] < flat[0]:
+            return "did not decrease from its first value to its last"
+        return None
+    if name == "modes":
+        samples, centers = _rows(values), _rows(ref("centers"))
+        if samples.shape[1] != centers.shape[1]:
+            return f"samples have {samples.shape[1]} coordinates, the modes {centers.shape[1]}"
+        d2 = ((samples[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        near = d2 <= rule["radius"] ** 2
+        covered = int(((near.sum(axis=0)) >= rule.get("min_count", 1)).sum())
+        if covered < rule["at_least"]:
+            return f"the samples cover {covered} of {len(centers)} modes; at least {rule['at_least']} needed"
+        return None
+    if name == "apart":
+        samples, points = _rows(values), _rows(ref("points"))
+        if samples.shape[1] != points.shape[1]:
+            return f"samples have {samples.shape[1]} numbers each, the training points {points.shape[1]}"
+        share = _fraction(_nearest_distances(samples, points) > rule["min_distance"])
+        if share < rule["at_least"]:
+            return (f"only {_percent(share)} of the samples differ from every training point; at least "
+                    f"{_percent(rule['at_least'])} needed (samples should be new, not copies)")
+        return None
+    if name == "near":
+        other = got_cell.get(rule.get("other") or "")
+        if not other:
+            return f"needs the result '{rule.get('other')}' of the same test, which was not reported"
+        target = _array(other[0])
+        if target.shape != values.shape:
+            return f"has shape {values.shape}, but '{rule['other']}' has shape {target.shape}"
+        close = np.isclose(values, target, rtol=rule.get("rtol", 0.0), atol=rule["atol"])
+        if not close.all():
+            with np.errstate(invalid="ignore"):
+                error = np.nanmax(np.abs(values - target)) if values.size else 0.0
+            return f"differs from '{rule['other']}' by up to {error:.2g} (allowed {rule['atol']:g})"
+        return None
+    raise KeyError(f"unknown rule {name!r}")
+
+
 def compare(reference: dict[str, Any], got: dict[str, Any], rtol: float, atol: float) -> str | None:
     """None if ``got`` matches ``reference``; otherwise why not, without quoting any expected value."""
     if "error" in got:
@@ -70,8 +200,10 @@ def compare(reference: dict[str, Any], got: dict[str, Any], rtol: float, atol: f
     if not close.all():
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             error = np.abs(have - want)[~close]
-            relative = (error / np.maximum(np.abs(want[~close]), 1e-300))
-        size = (f"largest error {np.nanmax(error):.2g}, relative {np.nanmax(relative):.2g}"
+            scale = np.abs(want[~close])
+            relative = error[scale > 0] / scale[scale > 0]
+        size = (f"largest error {np.nanmax(error):.2g}"
+                + (f", relative {np.nanmax(relative):.2g}" if np.isfinite(relative).any() else "")
                 if np.isfinite(error).any() else "non-finite values where numbers were expected")
         return f"{int((~close).sum())} of {want.size} values differ from the expected result ({size})"
     return None
@@ -98,7 +230,19 @@ def check_cell(reference: dict[str, list[dict]], got: dict[str, list[dict]],
             forgeries.append(f"'{key}' reported {len(mine)} times")
             continue
         for ref, payload in zip(ref_payloads, mine):
-            why = compare(ref, payload, rtol, atol)
+            if "error" in payload:
+                why = f"could not be converted to numbers ({payload['error']})"
+            elif isinstance(ref.get("rule"), dict):
+                if payload.get("shape") != ref.get("shape"):
+                    why = (f"has shape {tuple(payload.get('shape') or ())}, "
+                           f"but the test expected shape {tuple(ref['shape'])}")
+                else:
+                    try:
+                        why = apply_rule(ref["rule"], payload, reference, got)
+                    except (KeyError, TypeError, ValueError) as err:
+                        why = f"could not be checked ({err})"
+            else:
+                why = compare(ref, payload, rtol, atol)
             if why:
                 problems.append(f"result '{key}' {why}")
                 break

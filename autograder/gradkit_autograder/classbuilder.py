@@ -3,6 +3,9 @@
 - the *reference* submission: the released notebook with every solution cell
   filled in from the source notebook (what a perfect student hands in);
 - the *blank* submission: the released notebook untouched;
+- the *do-nothing* submission: the blank with every ``raise NotImplementedError()``
+  stub replaced by ``return None`` (``pass`` outside a function): work not done
+  that does not even raise, which no check may reward;
 - the *mutants*: ``assignments/<id>/mutants/<name>/*.ipynb``, wrong answers
   stored as complete submissions.
 """
@@ -44,6 +47,32 @@ def reference_notebook(source_path: Path, release_path: Path, config=None):
     return released
 
 
+def _does_nothing(source: str) -> str:
+    """A solution cell's stub made silent: ``return None`` in a function, ``pass`` elsewhere."""
+    lines = source.splitlines()
+    stub = [i for i, ln in enumerate(lines) if ln.strip() in ("raise NotImplementedError()", "raise NotImplementedError")]
+    for statement in ("return None", "pass"):
+        out = list(lines)
+        for i in stub:
+            indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
+            out[i] = indent + (statement if indent else "pass")
+        try:
+            compile("\n".join(out), "<cell>", "exec")
+            return "\n".join(out)
+        except SyntaxError:
+            continue
+    return source
+
+
+def do_nothing_notebook(release_path: Path):
+    """The released notebook with each solution stub returning None instead of raising."""
+    released = nbformat.read(str(release_path), as_version=4)
+    for cell in released.cells:
+        if _solution_id(cell) and cell.cell_type == "code":
+            cell.source = _does_nothing(cell.source)
+    return released
+
+
 def mutant_names(course: Course, assignment: str) -> list[str]:
     base = course.source_dir(assignment) / MUTANTS_DIR
     return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
@@ -61,10 +90,10 @@ def write_submission(dest: Path, notebooks: dict[str, object], timestamp: str | 
         (dest / TIMESTAMP_FILE).write_text(timestamp)
 
 
-def build_class(course: Course, assignment: str, dest: Path) -> dict[str, str]:
+def build_class(course: Course, assignment: str, dest: Path, do_nothing: bool = False) -> dict[str, str]:
     """Lay out reference, blank and mutant submissions under ``dest/<student>/``.
 
-    Returns student id -> kind ("reference", "blank" or "mutant:<name>"). The
+    Returns student id -> kind ("reference", "blank", "do-nothing" or "mutant:<name>"). The
     folder is what ``gradkit collect`` takes.
     """
     release_dir = course.release_dir(assignment)
@@ -76,6 +105,10 @@ def build_class(course: Course, assignment: str, dest: Path) -> dict[str, str]:
     kinds["reference"] = "reference"
     write_submission(dest / "blank" / assignment, {n: release_dir / n for n in notebooks})
     kinds["blank"] = "blank"
+    if do_nothing:
+        write_submission(dest / "do-nothing" / assignment,
+                         {n: do_nothing_notebook(release_dir / n) for n in notebooks})
+        kinds["do-nothing"] = "do-nothing"
     for name in mutant_names(course, assignment):
         files = {p.name: p for p in sorted((source_dir / MUTANTS_DIR / name).glob("*.ipynb"))}
         student = f"mutant-{name}"

@@ -14,6 +14,10 @@ notebook it behaves exactly like ``Execute``; it adds:
 - a cap on the output kept per cell (a cell printing megabytes would otherwise
   fill the grader's memory and the gradebook): the rest is dropped, while error
   outputs and trusted-channel reports are always kept because grading needs them;
+- a warning is not a failure: nbgrader scores 0 a grade cell that wrote anything to
+  stderr (torch warns there on ``float(loss)``), so a grade cell's stderr text is
+  kept as a display output marked ``{"gradkit": {"stream": "stderr"}}``, shown to
+  the student but costing nothing; only an error output (an exception) fails a cell;
 - kernels started by ``LimitedKernelManager`` (memory cap, minimal environment,
   optional unprivileged uid);
 - an incident list in ``nb.metadata["gradkit"]["incidents"]`` describing each of
@@ -59,6 +63,16 @@ def _cell_name(cell, index: int) -> str:
 
 def _error(ename: str, evalue: str):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _keep_stderr_as_display(cell) -> None:
+    """A grade cell's stderr streams become display outputs, so nbgrader does not fail the cell."""
+    if not cell.metadata.get("nbgrader", {}).get("grade"):
+        return
+    cell.outputs = [new_output("display_data", data={"text/plain": o.get("text", "")},
+                               metadata={"gradkit": {"stream": "stderr"}})
+                    if o.get("output_type") == "stream" and o.get("name") == "stderr" else o
+                    for o in cell.outputs]
 
 
 def _output_size(msg: dict) -> int:
@@ -186,6 +200,7 @@ class GuardedExecute(Execute):
             return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
+            _keep_stderr_as_display(cell)
         except DeadKernelError:
             if self._memory_limit_hit():
                 cell.outputs.append(_error("KernelDied", "the kernel ran out of memory in this cell"))

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gradkit_autograder import course_ray, ledger
+from gradkit_autograder.checks import check_cell
 from gradkit_autograder.contract import REFERENCE_STUDENT, GradingJob, GradingResult, NotebookResult
 from gradkit_autograder.course import Course
 from gradkit_autograder.judge import judge
@@ -211,6 +212,13 @@ def _reference_reports(result: GradingResult) -> dict:
     if lost:
         raise GradeError(f"the reference solution does not earn full marks on {'; '.join(lost)}; fix the "
                          f"source notebook (gradkit verify shows the details)")
+    # a rule the reference itself breaks would fail every honest student (and pass nobody for the right reason)
+    broken = [f"{nb.name}: {cell} ({'; '.join(problems)})" for nb in result.notebooks
+              for cell, reports in nb.reports.items()
+              for problems in [check_cell(reports, reports, 0.0, 0.0)[0]] if problems]
+    if broken:
+        raise GradeError(f"the reference solution fails its own checks on {'; '.join(broken)}; fix the "
+                         f"hidden test's rule or the reference")
     return {nb.name: nb.reports for nb in result.notebooks}
 
 

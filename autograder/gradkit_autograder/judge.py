@@ -6,8 +6,10 @@ that is only the first word. The driver then decides, outside every kernel:
 1. **trusted checks** (``checks.check_cell``): every grade cell in which the
    reference solution reported results must have reported the same keys, once
    each, with numbers that agree; a report the reference never made is a forgery;
-2. **own code** (``owncode``): a grade cell whose solution cells use a module the
-   assignment withholds scores 0;
+2. **own code and trusted names** (``owncode``, from the cells' source): a grade
+   cell whose solution cells use what the assignment does not allow scores 0, and
+   so does one that reads a name a student cell rebound, or that comes after a
+   student cell that changed a module;
 3. **reasons**: each grade cell that lost points gets a reason a student can read
    (``cell.metadata["gradkit"]["reason"]`` in the autograded notebook, which the
    feedback page shows): which result differed and by how much, that a withheld
@@ -21,7 +23,7 @@ import nbformat
 
 from gradkit_autograder.checks import check_cell
 from gradkit_autograder.contract import GradingResult, NotebookResult
-from gradkit_autograder.owncode import own_code_problems, solutions_tested_by
+from gradkit_autograder.owncode import own_code_problems, solutions_tested_by, tampering_problems
 from gradkit_autograder.settings import AssignmentSettings
 
 # incident kinds that explain why a cell lost points, and how to say it to a student
@@ -76,12 +78,15 @@ def judge_notebook(nb: NotebookResult, reference: dict, settings: AssignmentSett
         if problems:
             zeroed.add(cell_id)
             reasons[cell_id] = "; ".join(problems)
-    own_code = own_code_problems(cells, settings.withheld)
-    for cell_id, why in own_code.items():
-        if cell_id in nb.grades:
-            zeroed.add(cell_id)
-            reasons[cell_id] = why
-            nb.incidents.append({"kind": "withheld_module_used", "cell": cell_id, "message": why})
+    own_code = own_code_problems(cells, settings.withheld, settings.own_code)
+    tampered = {k: v for k, v in tampering_problems(cells).items() if k not in own_code}
+    for kind, found in (("not_own_code", own_code), ("tests_tampered_with", tampered)):
+        for cell_id, why in found.items():
+            if cell_id in nb.grades:
+                zeroed.add(cell_id)
+                reasons[cell_id] = why
+                nb.incidents.append({"kind": kind, "cell": cell_id, "message": why})
+    own_code.update(tampered)
     for cell_id, why in _incident_reasons(nb, cells).items():
         if cell_id in nb.grades and (cell_id in zeroed or not nb.grades[cell_id]["auto_score"]):
             reasons[cell_id] = why + (f"; {reasons[cell_id]}" if cell_id in reasons else "")

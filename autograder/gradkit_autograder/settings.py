@@ -19,6 +19,11 @@ Every key is optional; a missing file means all defaults. Example::
     sandbox: auto               # auto: isolate as far as the machine allows; off: rlimits only
     withheld:                   # library modules the student writes here: absent from the grading kernel
       - gradkit.autodiff.numerical
+    own_code:                   # what solution cells may use (judged from their source, in the grader)
+      allow: [numpy]            # modules and names any solution cell may use; a prefix allows what is under it
+      cells:                    # more for single solution cells, by grade id
+        train_logreg: [gradkit.Tensor]
+      forbid: [numpy.linalg.lstsq]   # never, even under an allowed prefix (or a locked cell's helper by name)
 """
 
 from __future__ import annotations
@@ -63,6 +68,26 @@ class Checks:
 SANDBOX_MODES = ("auto", "off")
 
 
+# Standard-library modules every solution cell may use: small tools, none of them a ready-made
+# version of what a course asks students to write.
+STANDARD_ALLOWED = ("math", "cmath", "itertools", "functools", "collections", "heapq", "bisect",
+                    "dataclasses", "typing", "time", "random", "numbers", "operator", "copy", "warnings",
+                    "statistics", "string", "re", "enum", "abc", "contextlib", "fractions", "decimal", "sys")
+
+
+@dataclass(frozen=True)
+class OwnCode:
+    """What a student's solution cells may use; ``owncode`` enforces it from their source."""
+    allow: tuple[str, ...] = ()
+    cells: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    forbid: tuple[str, ...] = ()
+    declared: bool = False          # False: the assignment states no list, so only withheld modules count
+
+    def allowed_in(self, cell: str) -> tuple[str, ...]:
+        """The dotted prefixes solution cell ``cell`` may use."""
+        return STANDARD_ALLOWED + self.allow + self.cells.get(cell, ())
+
+
 @dataclass(frozen=True)
 class AssignmentSettings:
     title: str = ""
@@ -71,6 +96,7 @@ class AssignmentSettings:
     checks: Checks = field(default_factory=Checks)
     sandbox: str = "auto"
     withheld: tuple[str, ...] = ()
+    own_code: OwnCode = field(default_factory=OwnCode)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,7 +106,7 @@ class AssignmentSettings:
         """Build settings from a parsed YAML mapping, rejecting unknown keys and bad types."""
         if not isinstance(data, dict):
             raise SettingsError(f"{where}: expected a mapping at top level, got {type(data).__name__}")
-        known = {"title", "limits", "resources", "checks", "sandbox", "withheld"}
+        known = {"title", "limits", "resources", "checks", "sandbox", "withheld", "own_code"}
         _reject_unknown(data, known, where)
         sandbox = data.get("sandbox", "auto")
         if isinstance(sandbox, bool):   # YAML reads a bare `off` as False
@@ -94,7 +120,33 @@ class AssignmentSettings:
             checks=_section(Checks, data.get("checks", {}), f"{where}: checks"),
             sandbox=sandbox,
             withheld=_module_names(data.get("withheld", []), f"{where}: withheld"),
+            own_code=_own_code(data.get("own_code"), f"{where}: own_code"),
         )
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _dotted_names(data: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(data, (list, tuple)) or not all(isinstance(n, str) and _DOTTED.fullmatch(n) for n in data):
+        raise SettingsError(f"{where}: expected a list of dotted names (like numpy or torch.nn), got {data!r}")
+    return tuple(data)
+
+
+def _own_code(data: Any, where: str) -> OwnCode:
+    """The ``own_code`` section: allow, cells, forbid."""
+    if data is None:
+        return OwnCode()
+    if not isinstance(data, dict):
+        raise SettingsError(f"{where}: expected a mapping with allow, cells and forbid, got {type(data).__name__}")
+    _reject_unknown(data, {"allow", "cells", "forbid", "declared"}, where)  # declared: from to_dict
+    cells = data.get("cells") or {}
+    if not isinstance(cells, dict):
+        raise SettingsError(f"{where}.cells: expected a mapping of solution cell id -> list of names")
+    return OwnCode(allow=_dotted_names(data.get("allow", []), f"{where}.allow"),
+                   cells={str(k): _dotted_names(v, f"{where}.cells.{k}") for k, v in cells.items()},
+                   forbid=_dotted_names(data.get("forbid", []), f"{where}.forbid"),
+                   declared=bool(data.get("declared", True)))
 
 
 def _module_names(data: Any, where: str) -> tuple[str, ...]:

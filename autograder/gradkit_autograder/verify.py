@@ -6,6 +6,9 @@ them all with ``gradkit grade``, and require
 
 - reference: full marks;
 - blank release: zero on every autograded cell;
+- do-nothing (each stub returns None instead of raising): zero on every autograded
+  cell too, since a check that cannot tell the reference from work not done
+  checks nothing;
 - each mutant: strictly between zero and full marks.
 """
 
@@ -42,7 +45,7 @@ def judge(gb, assignment: str, student: str, kind: str) -> Verdict:
     score, top = submission.score, submission.max_score
     if kind == "reference":
         ok, why = score == top, "needs full marks"
-    elif kind == "blank":
+    elif kind in ("blank", "do-nothing"):
         nonzero = [g.cell.name for nb in submission.notebooks for g in nb.grades
                    if g.auto_score not in (None, 0)]
         ok, why = not nonzero, f"needs 0 on every autograded cell (not on {nonzero})"
@@ -56,7 +59,7 @@ def verify_in(scratch: Course, assignments: list[str], workers: int | None,
     release(scratch, assignments)
     kinds = {}
     for assignment in assignments:
-        kinds[assignment] = build_class(scratch, assignment, scratch.root.parent / "class")
+        kinds[assignment] = build_class(scratch, assignment, scratch.root.parent / "class", do_nothing=True)
     collect(scratch, scratch.root.parent / "class")
     verdicts = []
     for assignment in assignments:

@@ -67,14 +67,22 @@ plt.rcParams["figure.figsize"] = (6.4, 4.0)
 #
 # Write
 #
-# - `torch_mlp(sizes)`: an `nn.Sequential` of `nn.Linear` layers of the given sizes with
-#   `nn.ReLU()` between them (none after the last), exactly like `gradkit.nn.mlp(sizes)`,
-#   so that the two have the same parameter names (`"0.weight"`, `"0.bias"`, `"2.weight"`, ...);
+# - `torch_mlp(sizes)`: a torch model of `nn.Linear` layers of the given sizes with a ReLU
+#   between them (none after the last), computing exactly what `gradkit.nn.mlp(sizes)` computes.
+#   The simplest is an `nn.Sequential` of `nn.Linear` and `nn.ReLU()`: it has the same parameter
+#   names as the gradkit model (`"0.weight"`, `"0.bias"`, `"2.weight"`, ...). A module class
+#   of your own with a `forward` (and `F.relu`) is fine too, as long as its parameters come in
+#   the same order;
 # - `copy_weights(gradkit_model, torch_model)`: copy every parameter of the gradkit model into
-#   the torch model, keeping the dtype of the gradkit arrays (float64 stays float64);
-# - `torch_gradients(model, X, y)`: the mean cross-entropy of `model(X)` against the labels
-#   `y`, back-propagated; return the loss as a float and the gradients of the parameters in
-#   order, as a list of numpy arrays.
+#   the torch model, keeping the dtype of the gradkit arrays (float64 stays float64); return
+#   the torch model;
+# - `torch_gradients(model, X, y)`: for any torch classifier `model` (not only yours), the mean
+#   cross-entropy of `model(X)` against the labels `y`, back-propagated with torch's autograd;
+#   return the loss as a float and the gradients of `model.parameters()` in order, as a list of
+#   numpy arrays.
+#
+# The tests compare what your functions compute (outputs, loss, gradients) with gradkit and
+# the reference, not how you wrote them.
 
 # %% [solution id=torch_mlp]
 def torch_mlp(sizes):
@@ -127,31 +135,50 @@ def gradkit_mlp_float64(sizes, seed):
 # %% [tests id=test_torch_mlp points=4]
 with checking("torch_mlp, copy_weights, torch_gradients"):
     model_t = torch_mlp([3, 4, 2])
-    expect_equal("layers of torch_mlp([3, 4, 2])", [type(m).__name__ for m in model_t], ["Linear", "ReLU", "Linear"])
     model_g = gradkit_mlp_float64([3, 4, 2], seed=0)
     copy_weights(model_g, model_t)
     X_small = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 1.0]])
+    out_t = model_t(torch.from_numpy(X_small)).detach().numpy()
     loss_t, grads_t = torch_gradients(model_t, X_small, np.array([0, 1]))
+expect_close("outputs of torch_mlp([3, 4, 2]) with the gradkit weights: torch vs gradkit", out_t,
+             model_g(Tensor(X_small)).data, rtol=1e-12, atol=1e-14)
 loss_g, grads_g = gradkit_gradients(model_g, X_small, np.array([0, 1]))
 expect_close("loss: torch vs gradkit", loss_t, loss_g, rtol=1e-12)
 for name, a, b in zip(["0.weight", "0.bias", "2.weight", "2.bias"], grads_t, grads_g):
     expect_close(f"gradient of {name}: torch vs gradkit (float64)", a, b, rtol=1e-10, atol=1e-12)
 ### BEGIN HIDDEN TESTS
+import numpy as _np
+import torch as _torch
+from gradkit.nn import mlp as _mlp
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_torch_mlp")
 _sizes = [int(_rng.integers(2, 9)), int(_rng.integers(2, 17)), int(_rng.integers(2, 17)), 10]
 _X = _rng.normal(size=(int(_rng.integers(3, 40)), _sizes[0]))
 _y = _rng.integers(0, 10, size=len(_X))
-_model = torch_mlp(_sizes)
-report("torch_mlp_layers", [1.0 if isinstance(m, nn.Linear) else 2.0 if isinstance(m, nn.ReLU) else 0.0 for m in _model])
-_gk = mlp(_sizes, seed=int(_rng.integers(2**31)))
+_gk = _mlp(_sizes, seed=int(_rng.integers(2**31)))
 for _p in _gk.parameters():
-    _p.data = _p.data.astype(np.float64)
-_loss, _grads = torch_gradients(copy_weights(_gk, _model), _X, _y)
+    _p.data = _p.data.astype(_np.float64)
+# behaviour, not form: whatever module torch_mlp builds, with gradkit's weights copied in it must
+# compute gradkit's outputs, loss and gradients
+_model = torch_mlp(_sizes)
+_copied = copy_weights(_gk, _model)
+_model = _copied if isinstance(_copied, _torch.nn.Module) else _model   # filled in place or returned
+with _torch.no_grad():
+    report("torch_mlp_outputs", _np.asarray(_model(_torch.from_numpy(_X)).cpu()), rtol=1e-10, atol=1e-12)
+_loss, _grads = torch_gradients(_model, _X, _y)
 report("torch_mlp_loss", _loss, rtol=1e-10, atol=1e-12)
 for _k, _g in enumerate(_grads):
     report(f"torch_mlp_grad_{_k}", _g, rtol=1e-9, atol=1e-12)
+# torch_gradients differentiates any torch classifier with torch (here one with a tanh layer)
+_other = _torch.nn.Sequential(_torch.nn.Linear(_sizes[0], 5), _torch.nn.Tanh(), _torch.nn.Linear(5, 10)).double()
+with _torch.no_grad():
+    for _p in _other.parameters():
+        _p.copy_(_torch.from_numpy(_rng.normal(size=tuple(_p.shape))))
+_loss, _grads = torch_gradients(_other, _X, _y)
+report("torch_gradients_tanh_loss", _loss, rtol=1e-10, atol=1e-12)
+for _k, _g in enumerate(_grads):
+    report(f"torch_gradients_tanh_grad_{_k}", _g, rtol=1e-9, atol=1e-12)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -261,6 +288,8 @@ with checking("Generator and Discriminator"):
     expect_equal("Generator(3, 16) parameter count", sum(p.numel() for p in G_check.parameters()),
                  (3 * 16 + 16) + (16 * 16 + 16) + (16 * 2 + 2))
 ### BEGIN HIDDEN TESTS
+import numpy as _np
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_gan_models")
@@ -268,11 +297,11 @@ _noise, _hidden = int(_rng.integers(1, 6)), int(_rng.integers(3, 20))
 for _name, _model, _inputs in [("generator", Generator(noise_dim=_noise, hidden=_hidden), _rng.normal(size=(9, _noise))),
                                ("discriminator", Discriminator(hidden=_hidden), _rng.normal(size=(9, 2)))]:
     _model = _model.double()
-    with torch.no_grad():
+    with _torch.no_grad():
         for _p in _model.parameters():
-            _p.copy_(torch.from_numpy(_rng.normal(scale=0.5, size=tuple(_p.shape))))
+            _p.copy_(_torch.from_numpy(_rng.normal(scale=0.5, size=tuple(_p.shape))))
         report(f"{_name}_parameter_shapes", [float(n) for p in _model.parameters() for n in p.shape])
-        report(f"{_name}_output", _model(torch.from_numpy(_inputs)).numpy(), rtol=1e-9, atol=1e-12)
+        report(f"{_name}_output", _model(_torch.from_numpy(_inputs)).numpy(), rtol=1e-9, atol=1e-12)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -326,20 +355,22 @@ with checking("d_loss, g_loss_saturating, g_loss_non_saturating"):
     expect_close("g_loss_non_saturating at fake logit -100: 100 (finite!)",
                  float(g_loss_non_saturating(torch.tensor([-100.0]))), 100.0)
 ### BEGIN HIDDEN TESTS
+import numpy as _np
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_gan_losses")
-_real = np.concatenate([_rng.normal(scale=5, size=7), [100.0, -100.0]])
-_fake = np.concatenate([_rng.normal(scale=5, size=5), [-100.0, 100.0, 0.0]])
-_r = torch.tensor(_real, requires_grad=True)
-_f = torch.tensor(_fake, requires_grad=True)
+_real = _np.concatenate([_rng.normal(scale=5, size=7), [100.0, -100.0]])
+_fake = _np.concatenate([_rng.normal(scale=5, size=5), [-100.0, 100.0, 0.0]])
+_r = _torch.tensor(_real, requires_grad=True)
+_f = _torch.tensor(_fake, requires_grad=True)
 _value = d_loss(_r, _f)
 _value.backward()
 report("d_loss_value", _value.item(), rtol=1e-9, atol=1e-12)
 report("d_loss_grad_real", _r.grad.numpy(), rtol=1e-9, atol=1e-14)
 report("d_loss_grad_fake", _f.grad.numpy(), rtol=1e-9, atol=1e-14)
 for _name, _loss in [("saturating", g_loss_saturating), ("non_saturating", g_loss_non_saturating)]:
-    _f = torch.tensor(_fake, requires_grad=True)
+    _f = _torch.tensor(_fake, requires_grad=True)
     _value = _loss(_f)
     _value.backward()
     report(f"g_loss_{_name}_value", _value.item(), rtol=1e-9, atol=1e-12)
@@ -427,6 +458,8 @@ with checking("train_step"):
                      torch.randn(16, 2))
 expect_equal("keys returned by train_step", sorted(out), ["d_fake", "d_loss", "d_real", "g_loss"])
 ### BEGIN HIDDEN TESTS
+import numpy as _np
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_train_step")
@@ -434,34 +467,35 @@ _rng = grading_rng("test_train_step")
 
 def _toy_pair():
     """Small G and D of plain torch layers, weights from the grading rng (float64)."""
-    _G = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 2)).double()
-    _D = nn.Sequential(nn.Linear(2, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1), nn.Flatten(0)).double()
-    with torch.no_grad():
+    _G = _torch.nn.Sequential(_torch.nn.Linear(2, 6), _torch.nn.Tanh(), _torch.nn.Linear(6, 2)).double()
+    _D = _torch.nn.Sequential(_torch.nn.Linear(2, 6), _torch.nn.LeakyReLU(0.2), _torch.nn.Linear(6, 1),
+                              _torch.nn.Flatten(0)).double()
+    with _torch.no_grad():
         for _p in list(_G.parameters()) + list(_D.parameters()):
-            _p.copy_(torch.from_numpy(_rng.normal(size=tuple(_p.shape))))
+            _p.copy_(_torch.from_numpy(_rng.normal(size=tuple(_p.shape))))
     return _G, _D
 
 
 def _batch(n):
-    return torch.from_numpy(_rng.normal(size=(n, 2)))
+    return _torch.from_numpy(_rng.normal(size=(n, 2)))
 
 
 _G, _D = _toy_pair()
-_value, _dr, _df = discriminator_step(_G, _D, torch.optim.SGD(_D.parameters(), lr=0.05), _batch(12), _batch(12))
+_value, _dr, _df = discriminator_step(_G, _D, _torch.optim.SGD(_D.parameters(), lr=0.05), _batch(12), _batch(12))
 report("d_step_outputs", [_value, _dr, _df], rtol=1e-9, atol=1e-12)
 report("d_step_generator_grad", sum(float(p.grad.abs().sum()) for p in _G.parameters() if p.grad is not None),
        atol=1e-12)
-report("d_step_weights", np.concatenate([p.detach().numpy().ravel() for p in _D.parameters()]), rtol=1e-9, atol=1e-12)
+report("d_step_weights", _np.concatenate([p.detach().numpy().ravel() for p in _D.parameters()]), rtol=1e-9, atol=1e-12)
 for _loss in ("non_saturating", "saturating"):
     _G, _D = _toy_pair()
-    _opt_G = torch.optim.SGD(_G.parameters(), lr=0.05, momentum=0.5)
-    _opt_D = torch.optim.SGD(_D.parameters(), lr=0.05, momentum=0.5)
+    _opt_G = _torch.optim.SGD(_G.parameters(), lr=0.05, momentum=0.5)
+    _opt_D = _torch.optim.SGD(_D.parameters(), lr=0.05, momentum=0.5)
     for _k in range(3):
         _out = train_step(_G, _D, _opt_G, _opt_D, _batch(10), _batch(10), _batch(10), loss=_loss)
         report(f"train_step_{_loss}_{_k}", [_out["d_loss"], _out["g_loss"], _out["d_real"], _out["d_fake"]],
                rtol=1e-8, atol=1e-12)
     report(f"train_step_{_loss}_weights",
-           np.concatenate([p.detach().numpy().ravel() for p in list(_G.parameters()) + list(_D.parameters())]),
+           _np.concatenate([p.detach().numpy().ravel() for p in list(_G.parameters()) + list(_D.parameters())]),
            rtol=1e-8, atol=1e-12)
 ### END HIDDEN TESTS
 
@@ -516,6 +550,7 @@ with checking("count_modes and high_quality_share"):
     expect_equal("with min_count=26 only mode 0 counts", count_modes(on_two, square, std=0.04, min_count=26), 1)
     expect_close("high-quality share of the same samples", high_quality_share(on_two, square, std=0.04), 55 / 95)
 ### BEGIN HIDDEN TESTS
+import numpy as _np
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_mode_counter")
@@ -524,10 +559,10 @@ for _case in range(3):
     _centers = _rng.uniform(-10, 10, size=(_k, 2))
     _std = float(_rng.uniform(0.01, 0.1))
     _counts = _rng.integers(0, 60, size=_k)
-    _mode = np.repeat(np.arange(_k), _counts)
-    _angle = _rng.uniform(0, 2 * np.pi, size=len(_mode))
+    _mode = _np.repeat(_np.arange(_k), _counts)
+    _angle = _rng.uniform(0, 2 * _np.pi, size=len(_mode))
     _radius = _std * _rng.choice([0.5, 1.5, 2.5, 2.9, 3.1, 3.5, 4.5, 8.0], size=len(_mode))  # never exactly 3 std
-    _samples = _centers[_mode] + _radius[:, None] * np.stack([np.cos(_angle), np.sin(_angle)], axis=1)
+    _samples = _centers[_mode] + _radius[:, None] * _np.stack([_np.cos(_angle), _np.sin(_angle)], axis=1)
     for _min_count in (1, 10, 20):
         report(f"count_modes_{_case}_{_min_count}", count_modes(_samples, _centers, _std, min_count=_min_count))
     report(f"high_quality_share_{_case}", high_quality_share(_samples, _centers, _std), rtol=1e-12)
@@ -546,6 +581,12 @@ for _case in range(3):
 # batches of 256 real points (drawn at random from `ring.X`) and 256 noise vectors for each
 # player. It returns the generator. Use `DEVICE` for the models and the tensors, so the same
 # code runs on a GPU.
+#
+# The hidden test trains your GAN once, on a seed of its own, and checks what a GAN must do:
+# its samples cover at least 6 of the 8 modes; they are new points, not copies of the
+# training points; the generator is a continuous function of $z$ (the same $z$ gives the same
+# sample, a nearby $z$ a nearby sample, different $z$ different samples); and its parameters
+# were trained away from their initial values.
 
 # %% [locked id=ring_data]
 ring = ring_of_gaussians(n=20_000, seed=0)
@@ -603,16 +644,48 @@ with checking("train_ring_gan"):
 expect_equal("train_ring_gan returns a Generator", isinstance(G_small, Generator), True)
 expect_equal("samples of the trained generator", generate(G_small, 7).shape, (7, 2))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import grading_rng, report
+import numpy as _np
+import torch as _torch
+from gradkit.gan.data import ring_of_gaussians as _ring_of_gaussians
+from gradkit_autograder.channel import Rule, grading_rng, report
 
 _rng = grading_rng("test_train_ring")
-_G = train_ring_gan(seed=int(_rng.integers(2**31)))
-_samples = generate(_G, 2500, seed=int(_rng.integers(2**31)))
-_ring = ring_of_gaussians(n=10, seed=0)  # fresh centres: the notebook's could have been changed
-_distance = np.min(np.linalg.norm(_samples[:, None, :] - _ring.centers[None].astype(np.float64), axis=2), axis=1)
-_nearest = np.argmin(np.linalg.norm(_samples[:, None, :] - _ring.centers[None].astype(np.float64), axis=2), axis=1)
-_modes = int(np.sum(np.bincount(_nearest[_distance <= 3 * _ring.std], minlength=8) >= 20))
-report("ring_modes_at_least_6", float(_modes >= 6))
+_device = _torch.device("cuda" if _torch.cuda.is_available() else "cpu")
+_ring = _ring_of_gaussians(n=20_000, seed=0)   # the notebook's ring.X and centres, made afresh
+_seed = int(_rng.integers(2**31))
+_torch.manual_seed(_seed)   # the weights Generator() draws first after this seed: where training starts
+_initial = _torch.nn.Sequential(_torch.nn.Linear(2, 128), _torch.nn.ReLU(), _torch.nn.Linear(128, 128),
+                                _torch.nn.ReLU(), _torch.nn.Linear(128, 2))
+_G = train_ring_gan(seed=_seed)   # trained once; every check below reads this generator
+_z = _torch.from_numpy(_rng.normal(size=(2500, _G.noise_dim))).float()
+_step = _rng.normal(size=(500, _G.noise_dim))
+_step = _torch.from_numpy(1e-4 * _step / _np.linalg.norm(_step, axis=1, keepdims=True)).float()
+_G.eval()
+with _torch.no_grad():
+    _samples = _np.asarray(_G(_z.to(_device)).cpu(), dtype=_np.float64)
+    _again = _np.asarray(_G(_z[:500].to(_device)).cpu(), dtype=_np.float64)
+    _nudged = _np.asarray(_G((_z[:500] + _step).to(_device)).cpu(), dtype=_np.float64)
+_weights = _np.concatenate([_np.asarray(_p.detach().cpu(), dtype=_np.float64).ravel() for _p in _G.parameters()])
+_start = _np.concatenate([_np.asarray(_p.detach(), dtype=_np.float64).ravel() for _p in _initial.parameters()])
+_watched = _rng.choice(len(_start), size=2000, replace=False)   # a fresh sample of the weights
+_points = _ring.X[_rng.choice(len(_ring.X), size=2000, replace=False)]   # a fresh sample of the training points
+report("ring_centers", _ring.centers)
+report("ring_training_points", _points)
+report("ring_initial_weights", _start[_watched])
+# the samples cover at least 6 of the 8 modes (20 samples within 3 std of each), decided by the grader
+report("ring_samples", _samples, rule=Rule.modes(centers="ring_centers", radius=3 * _ring.std, at_least=6,
+                                                 min_count=20))
+# ... and are new points, not copies of training points (a generated point is ~1e-3 from the nearest one)
+report("ring_samples_new", _samples[:500], rule=Rule.apart(points="ring_training_points", min_distance=1e-6,
+                                                           at_least=0.99))
+# G is a function of z (the same z, the same sample) and a continuous one (z moved by 1e-4: the
+# reference's samples move by at most ~4e-3), and different z give different samples
+report("ring_samples_again", _again, rule=Rule.near(other="ring_samples_new", atol=1e-5))
+report("ring_samples_nudged", _nudged, rule=Rule.near(other="ring_samples_new", atol=0.05))
+report("ring_distinct_samples", float(len(_np.unique(_samples, axis=0))), rule=Rule.bounds(low=2475))
+# the generator's parameters were trained (the reference moves 85-93% of them away from the start)
+report("ring_trained_weights", _weights[_watched] if len(_weights) == len(_start) else _weights,
+       rule=Rule.changed(baseline="ring_initial_weights", at_least=0.5))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -726,7 +799,15 @@ plt.show()
 #
 # Write `DigitGenerator(noise_dim=32, width=32)` with output shape `(n, 1, 8, 8)` in $[-1, 1]$ and
 # `DigitDiscriminator(width=32)` returning logits of shape `(n,)`. Your `train_step` works
-# unchanged for them. The training loop is given; it reports the classes a digits classifier
+# unchanged for them.
+#
+# The layers above are the recipe, not a rule: the hidden test checks what the two networks
+# do, for a `width` and `noise_dim` of its own. The generator's images lie in $[-1, 1]$, differ
+# for different $z$, and in evaluation mode are a continuous function of $z$ (the same $z$, the
+# same image); in training mode batch norm makes each image depend on the rest of its batch,
+# in both networks. The discriminator's logits differ from image to image and pass gradients
+# back to the images (that is how the generator learns). And a few training steps of the pair
+# (Adam, the losses of Part 3) change what both networks compute. The training loop is given; it reports the classes a digits classifier
 # sees in your samples, the entropy of their histogram (at most $\log 10 = 2.30$) and a
 # Frechet distance in the classifier's feature space (a small FID: lower is better).
 
@@ -775,18 +856,89 @@ with checking("DigitGenerator and DigitDiscriminator"):
 if not images.abs().max() <= 1:
     raise AssertionError("DigitGenerator's pixels must lie in [-1, 1] (end with tanh)")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import grading_rng, report
+import numpy as _np
+import torch as _torch
+import torch.nn.functional as _F
+from gradkit.gan.data import gan_digits as _gan_digits
+from gradkit_autograder.channel import Rule, grading_rng, report
 
 _rng = grading_rng("test_digit_models")
 _width, _noise = int(_rng.integers(2, 9)), int(_rng.integers(2, 17))
+_torch.manual_seed(int(_rng.integers(2**31)))
 _G, _D = DigitGenerator(noise_dim=_noise, width=_width), DigitDiscriminator(width=_width)
-_images = _G(torch.from_numpy(_rng.normal(size=(6, _noise))).float())
-report("digit_generator_shape", list(_images.shape))
-report("digit_generator_in_range", float(_images.abs().max().item() <= 1.0))
-report("digit_discriminator_shape", list(_D(_images).shape))
-report("digit_uses_transposed_convolutions", float(any(isinstance(m, nn.ConvTranspose2d) for m in _G.modules())))
-report("digit_uses_batch_norm", float(any(isinstance(m, nn.BatchNorm2d) for m in _G.modules())
-                                      and any(isinstance(m, nn.BatchNorm2d) for m in _D.modules())))
+_digits = _torch.from_numpy(_gan_digits("train")[0])
+
+
+def _noise_batch(n):
+    return _torch.from_numpy(_rng.normal(size=(n, _noise))).float()
+
+
+def _real_batch(n):
+    return _digits[_torch.from_numpy(_rng.choice(len(_digits), size=n, replace=False))]
+
+
+def _numbers(x):
+    return _np.asarray(x.detach().cpu(), dtype=_np.float64)
+
+
+_z, _real = _noise_batch(32), _real_batch(32)
+_G.train()
+_D.train()
+_images = _G(_z)
+# the generator: images of shape (32, 1, 8, 8) in [-1, 1] that differ from one z to the next
+report("digit_generator_images", _numbers(_images), rule=Rule.bounds(-1.0, 1.0))
+report("digit_generator_spread", float(_numbers(_images).std(axis=0).mean()), rule=Rule.bounds(low=1e-2))
+# batch norm, in training mode: an image depends on the other images of its batch
+_regrouped = _G(_torch.cat([_z[:8], _noise_batch(24)]))[:8]
+report("digit_generator_batch_effect", float(_np.abs(_numbers(_regrouped) - _numbers(_images[:8])).max()),
+       rule=Rule.bounds(low=1e-5))
+# the discriminator: one logit per image, different for different images; batch norm as above
+_logits = _D(_torch.cat([_real, _images.detach()]))
+report("digit_discriminator_logits", _numbers(_logits), rule=Rule.bounds(-1e6, 1e6))
+report("digit_discriminator_spread", float(_numbers(_logits).std()), rule=Rule.bounds(low=1e-2))
+_regrouped = _D(_torch.cat([_real[:8], _real_batch(56)]))[:8]
+report("digit_discriminator_batch_effect", float(_np.abs(_numbers(_regrouped) - _numbers(_logits[:8])).max()),
+       rule=Rule.bounds(low=1e-5))
+# evaluation mode: G is a function of z (same z, same image) and a continuous one (z moved by 1e-4);
+# D's logit of each image has a gradient with respect to that image
+_G.eval()
+_D.eval()
+with _torch.no_grad():
+    _fixed = _numbers(_G(_z))
+    _again = _numbers(_G(_z))
+    _step = _torch.from_numpy(_rng.normal(size=(32, _noise))).float()
+    _nudged = _numbers(_G(_z + 1e-4 * _step / _step.norm(dim=1, keepdim=True)))
+report("digit_generator_eval", _fixed, rule=Rule.bounds(-1.0, 1.0))
+report("digit_generator_again", _again, rule=Rule.near(other="digit_generator_eval", atol=1e-6))
+report("digit_generator_nudged", _nudged, rule=Rule.near(other="digit_generator_eval", atol=1e-3))
+_inputs = _torch.cat([_real, _images.detach()]).requires_grad_(True)
+_D(_inputs).sum().backward()
+report("digit_discriminator_input_gradient", _numbers(_inputs.grad.flatten(1).norm(dim=1)),
+       rule=Rule.bounds(low=1e-6))
+# a few training steps of the pair (Adam and the losses of Part 3, written here) change what both compute
+_G.train()
+_D.train()
+with _torch.no_grad():
+    _g_before, _d_before = _numbers(_G(_z)), _numbers(_D(_real))
+_opt_G = _torch.optim.Adam(_G.parameters(), lr=2e-3, betas=(0.5, 0.999))
+_opt_D = _torch.optim.Adam(_D.parameters(), lr=2e-3, betas=(0.5, 0.999))
+for _ in range(10):
+    _real_logits, _fake_logits = _D(_real_batch(32)), _D(_G(_noise_batch(32)).detach())
+    _loss = (_F.binary_cross_entropy_with_logits(_real_logits, _torch.ones_like(_real_logits))
+             + _F.binary_cross_entropy_with_logits(_fake_logits, _torch.zeros_like(_fake_logits)))
+    _opt_D.zero_grad()
+    _loss.backward()
+    _opt_D.step()
+    _fake_logits = _D(_G(_noise_batch(32)))
+    _loss = _F.binary_cross_entropy_with_logits(_fake_logits, _torch.ones_like(_fake_logits))
+    _opt_G.zero_grad()
+    _loss.backward()
+    _opt_G.step()
+with _torch.no_grad():   # training mode both times: batch statistics, so only trained weights count
+    _g_after, _d_after = _numbers(_G(_z)), _numbers(_D(_real))
+report("digit_generator_trained_change", float(_np.abs(_g_after - _g_before).mean()), rule=Rule.bounds(low=1e-2))
+report("digit_discriminator_trained_change", float(_np.abs(_d_after - _d_before).mean()),
+       rule=Rule.bounds(low=1e-2))
 ### END HIDDEN TESTS
 
 # %% [code]

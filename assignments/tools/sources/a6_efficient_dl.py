@@ -43,6 +43,9 @@ import torch
 from gradkit.data import load_digits
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# The models here are tiny: one CPU thread runs them faster than several (no threads to wake
+# for a 32 x 64 matrix product), and a grading kernel gets one CPU.
+torch.set_num_threads(1)
 plt.rcParams["figure.figsize"] = (6.4, 4.0)
 
 X_train, y_train = load_digits("train")
@@ -169,11 +172,12 @@ expect_close("magnitude_mask of 8 weights, amount 0.5 (prunes the 4 smallest |w|
 expect_close("magnitude_mask keeps everything at amount 0", magnitude_mask(torch.arange(1.0, 4.0), 0.0).tolist(),
              [1.0, 1.0, 1.0])
 ### BEGIN HIDDEN TESTS
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_magnitude_mask")
 for _k, _amount in enumerate([0.1, 0.5, 0.77, 0.9, 1.0]):
-    _w = torch.as_tensor(_rng.normal(size=(int(_rng.integers(3, 20)), int(_rng.integers(3, 20)))))
+    _w = _torch.as_tensor(_rng.normal(size=(int(_rng.integers(3, 20)), int(_rng.integers(3, 20)))))
     report(f"magnitude_mask_{_k}", magnitude_mask(_w, _amount))
 ### END HIDDEN TESTS
 
@@ -183,11 +187,12 @@ with checking("global_magnitude_masks"):
 expect_close("global masks: the two smallest of all five are both in b", got["a"].tolist(), [1.0, 1.0, 1.0])
 expect_close("global masks of b", got["b"].tolist(), [0.0, 0.0])
 ### BEGIN HIDDEN TESTS
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_global_masks")
-_weights = {"w1": torch.as_tensor(_rng.normal(size=(12, 9))),
-            "w2": torch.as_tensor(0.2 * _rng.normal(size=(9, 4)))}
+_weights = {"w1": _torch.as_tensor(_rng.normal(size=(12, 9))),
+            "w2": _torch.as_tensor(0.2 * _rng.normal(size=(9, 4)))}
 for _k, _amount in enumerate([0.3, 0.8]):
     _masks = global_magnitude_masks(_weights, _amount)
     report(f"global_masks_{_k}_w1", _masks["w1"])
@@ -207,7 +212,11 @@ for _k, _amount in enumerate([0.3, 0.8]):
 # weights (in place, under `torch.no_grad()`), then train like `train_epochs` in the
 # set-up cell (SGD, momentum 0.9, cross-entropy, batches from
 # `minibatches(len(X), 32, seed + epoch)`), re-applying the masks after each
-# `optimizer.step()`. Return the model.
+# `optimizer.step()`. Train `model` itself (in place) and return it.
+#
+# The tests watch the weights while you train: every forward pass of the model must
+# compute with the pruned weights at exactly 0, the surviving weights must move, and
+# the fine-tuned network must classify digits it never saw.
 
 # %% [solution id=finetune_pruned]
 def apply_masks(model, masks):
@@ -234,34 +243,101 @@ def finetune_pruned(model, masks, X, y, epochs, lr, seed=0):
     ### END SOLUTION
 
 # %% [tests id=test_finetune_pruned points=4]
-def _fraction_pruned_zero(model, masks):
-    params = dict(model.named_parameters())
-    pruned = torch.cat([params[n].detach()[m == 0] for n, m in masks.items()])
-    return float((pruned == 0).float().mean())
+def _watch_pruned(model, masks):
+    """Forward hooks counting the pruned weights that were not 0 in a forward pass of the model."""
+    seen = {"passes": 0, "nonzero": 0}
+    modules = dict(model.named_modules())
+
+    def hook_for(mask, first):
+        def hook(module, inputs, output):
+            seen["passes"] += first
+            seen["nonzero"] += int((module.weight.detach()[mask == 0] != 0).sum())
+        return hook
+
+    handles = [modules[name.rsplit(".", 1)[0]].register_forward_hook(hook_for(mask, k == 0))
+               for k, (name, mask) in enumerate(masks.items())]
+    return seen, handles
 
 
 _model = make_mlp(1, sizes=(64, 16, 10))
 _generator = torch.Generator().manual_seed(0)
 _masks = {name: (torch.rand(w.shape, generator=_generator) > 0.7).float().to(DEVICE)
           for name, w in weight_matrices(_model).items()}  # 70% of each matrix pruned at random
-with checking("finetune_pruned"):
-    finetune_pruned(_model, _masks, X_train_t[:256], y_train_t[:256], epochs=2, lr=0.05)
-expect_equal("fraction of pruned weights that are exactly 0 after fine-tuning", _fraction_pruned_zero(_model, _masks), 1.0)
+_seen, _handles = _watch_pruned(_model, _masks)
+try:
+    with checking("finetune_pruned"):
+        finetune_pruned(_model, _masks, X_train_t[:256], y_train_t[:256], epochs=2, lr=0.05)
+finally:
+    for _handle in _handles:
+        _handle.remove()
+_pruned = torch.cat([p.detach()[_masks[n] == 0] for n, p in _model.named_parameters() if n in _masks])
+expect_equal("pruned weights that are not exactly 0 after fine-tuning", int((_pruned != 0).sum()), 0)
+expect_equal("pruned weights seen not 0 by a forward pass during fine-tuning", _seen["nonzero"], 0)
+expect_equal("forward passes of the model, at least one per mini-batch (2 epochs of 8)", min(_seen["passes"], 16), 16)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import grading_rng, report
+import math as _math
+
+import numpy as _np
+import torch as _torch
+from gradkit.data import load_digits as _load_digits
+from gradkit_autograder.channel import Rule, grading_rng, report
 
 _rng = grading_rng("test_finetune_pruned")
-_model = make_mlp(int(_rng.integers(2**31)), sizes=(64, 24, 10))
-_before = {n: p.detach().clone() for n, p in _model.named_parameters()}
-_masks = {n: torch.as_tensor((_rng.random(p.shape) > 0.6).astype(np.float32), device=DEVICE)
-          for n, p in weight_matrices(_model).items()}
-_rows = torch.as_tensor(_rng.choice(len(X_train_t), size=300, replace=False), device=DEVICE)
-finetune_pruned(_model, _masks, X_train_t[_rows], y_train_t[_rows], epochs=2, lr=0.05, seed=int(_rng.integers(100)))
-report("finetune_pruned_zero_fraction", _fraction_pruned_zero(_model, _masks))
-_params = dict(_model.named_parameters())
-_moved = [float((_params[n].detach()[m == 1] != _before[n][m == 1]).float().mean()) for n, m in _masks.items()]
-report("finetune_pruned_survivors_trained", float(min(_moved) > 0.9))
-report("finetune_pruned_learns", float(accuracy(_model, X_train_t[_rows], y_train_t[_rows]) > 0.5))
+_device = _torch.device("cuda" if _torch.cuda.is_available() else "cpu")
+_X_pool, _y_pool = _load_digits("train")
+_X_new, _y_new = _load_digits("test")           # held out: the accuracy is measured there
+_torch.manual_seed(int(_rng.integers(2**31)))
+_model = _torch.nn.Sequential(_torch.nn.Linear(64, 32), _torch.nn.ReLU(), _torch.nn.Linear(32, 10)).to(_device)
+_layers = [_model[0], _model[2]]                 # held here: what the test reads after training
+_names = ["0.weight", "2.weight"]
+_before = [_layer.weight.detach().cpu().numpy().astype(_np.float64) for _layer in _layers]
+_keep = [(_rng.random(_w.shape) < 0.5).astype(_np.float32) for _w in _before]   # half of each matrix pruned
+_largest = [_np.zeros(_w.shape) for _w in _before]   # the largest |w| each position had in a forward pass
+_passes = [0, 0]
+
+
+def _watch(_k):
+    """A forward hook: it runs after the layer's forward pass and sees the weights that pass used."""
+    def _hook(_module, _inputs, _output):
+        _largest[_k] = _np.maximum(_largest[_k], _module.weight.detach().abs().cpu().numpy())
+        _passes[_k] += 1
+    return _hook
+
+
+_handles = [_layer.register_forward_hook(_watch(_k)) for _k, _layer in enumerate(_layers)]
+_rows = _rng.choice(len(_X_pool), size=600, replace=False)
+_epochs = 5
+try:
+    finetune_pruned(_model, {_n: _torch.as_tensor(_m, device=_device) for _n, _m in zip(_names, _keep)},
+                    _torch.as_tensor(_X_pool[_rows], device=_device),
+                    _torch.as_tensor(_y_pool[_rows], dtype=_torch.int64, device=_device),
+                    epochs=_epochs, lr=0.3, seed=int(_rng.integers(100)))
+finally:
+    for _handle in _handles:
+        _handle.remove()
+_after = [_layer.weight.detach().cpu().numpy().astype(_np.float64) for _layer in _layers]
+_bias = [_layer.bias.detach().cpu().numpy().astype(_np.float64) for _layer in _layers]
+for _k in range(2):
+    report(f"finetune_{_k}_before", _before[_k])
+    report(f"finetune_{_k}_kept", _keep[_k])
+    report(f"finetune_{_k}_pruned", 1 - _keep[_k])
+    report(f"finetune_{_k}_zeros", _np.zeros_like(_before[_k]))
+    # the surviving weights trained (the reference moves 77-92% of them on 20 seeds: weights of dead units
+    # and of pixels blank in every training row get no gradient)
+    report(f"finetune_{_k}_after", _after[_k],
+           rule=Rule.changed(baseline=f"finetune_{_k}_before", at_least=0.5, where=f"finetune_{_k}_kept"))
+    # the pruned weights were 0 in every forward pass of training, and are 0 at the end
+    report(f"finetune_{_k}_largest_seen", _np.maximum(_largest[_k], _np.abs(_after[_k])),
+           rule=Rule.unchanged(baseline=f"finetune_{_k}_zeros", where=f"finetune_{_k}_pruned"))
+    # one forward pass per mini-batch at least
+    report(f"finetune_{_k}_forward_passes", _passes[_k],
+           rule=Rule.bounds(low=_epochs * _math.ceil(len(_rows) / 32)))
+# the fine-tuned network, computed here from its weights, on 200 digits it never saw (the reference: 82-98%)
+_eval = _rng.choice(len(_X_new), size=200, replace=False)
+_hidden = _np.maximum(_X_new[_eval].astype(_np.float64) @ _after[0].T + _bias[0], 0.0)
+report("finetune_labels", _y_new[_eval])
+report("finetune_predictions", _np.argmax(_hidden @ _after[1].T + _bias[1], axis=1),
+       rule=Rule.accuracy(labels="finetune_labels", at_least=0.6))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -330,11 +406,12 @@ expect_equal("kmeans_1d labels", [int(v) for v in labels], [0, 0, 0, 1, 1, 2])
 expect_close("one iteration from linear initialisation over [0, 4] with k=2",
              kmeans_1d(np.array([0.0, 1.0, 3.0, 4.0]), 2, iterations=1)[0], [0.5, 3.5])
 ### BEGIN HIDDEN TESTS
+import numpy as _np
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_kmeans")
 for _k, (_n, _clusters) in enumerate([(50, 2), (400, 4), (1000, 16)]):
-    _values = np.concatenate([_rng.normal(-1.0, 0.3, _n), _rng.normal(0.8, 0.2, _n // 2), _rng.laplace(0, 0.5, _n)])
+    _values = _np.concatenate([_rng.normal(-1.0, 0.3, _n), _rng.normal(0.8, 0.2, _n // 2), _rng.laplace(0, 0.5, _n)])
     _centroids, _labels = kmeans_1d(_values, _clusters, iterations=20)
     report(f"kmeans_{_k}_centroids", _centroids, rtol=1e-6, atol=1e-9)
     report(f"kmeans_{_k}_labels", _labels)
@@ -373,14 +450,15 @@ with checking("centroid_gradients"):
 expect_close("centroid gradients: cluster 1 sums 2 + 3 (the 4 is pruned), cluster 2 is empty", got.tolist(),
              [1.0, 5.0, 0.0])
 ### BEGIN HIDDEN TESTS
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_centroid_gradients")
 for _k, _clusters in enumerate([2, 8, 32]):
     _shape = (int(_rng.integers(5, 30)), int(_rng.integers(5, 30)))
-    _grad = torch.as_tensor(_rng.normal(size=_shape))
-    _idx = torch.as_tensor(_rng.integers(0, _clusters, size=_shape))
-    _mask = torch.as_tensor(_rng.random(_shape) > 0.4)
+    _grad = _torch.as_tensor(_rng.normal(size=_shape))
+    _idx = _torch.as_tensor(_rng.integers(0, _clusters, size=_shape))
+    _mask = _torch.as_tensor(_rng.random(_shape) > 0.4)
     report(f"centroid_gradients_{_k}", centroid_gradients(_grad, _idx, _mask, _clusters), rtol=1e-9, atol=1e-12)
 ### END HIDDEN TESTS
 
@@ -519,6 +597,7 @@ expect_close("0 comes back exactly", dequantize_int8(q, scale, zero_point)[1], 0
 scale, zero_point = int8_qparams(np.array([[1.0, -2.0], [0.5, 0.25]]), "symmetric", per_channel=True)
 expect_close("symmetric per-channel scales", scale, [[2 / 127], [0.5 / 127]])
 ### BEGIN HIDDEN TESTS
+import numpy as _np
 from gradkit_autograder.channel import grading_rng, report
 
 _rng = grading_rng("test_int8")
@@ -528,14 +607,15 @@ for _scheme in ("symmetric", "asymmetric"):
         _key = f"int8_{_scheme}_{'channel' if _per_channel else 'tensor'}"
         _scale, _zp = int8_qparams(_x, _scheme, _per_channel)
         _q = quantize_int8(_x, _scale, _zp)
-        report(f"{_key}_scale", np.ravel(_scale), rtol=1e-9, atol=1e-12)
-        report(f"{_key}_zero_point", np.ravel(_zp))
+        report(f"{_key}_scale", _np.ravel(_scale), rtol=1e-9, atol=1e-12)
+        report(f"{_key}_zero_point", _np.ravel(_zp))
         report(f"{_key}_codes", _q)
-        report(f"{_key}_dtype_int8", float(np.asarray(_q).dtype == np.int8))
+        # the codes as the bytes they occupy: one byte each, two's complement (an int8 array)
+        report(f"{_key}_code_bytes", _np.frombuffer(_np.ascontiguousarray(_q).tobytes(), dtype=_np.uint8))
         report(f"{_key}_values", dequantize_int8(_q, _scale, _zp), rtol=1e-9, atol=1e-12)
 _y = _rng.uniform(0.5, 2.0, size=20)  # a one-sided range: the zero point sits at the bottom
 _scale, _zp = int8_qparams(_y, "asymmetric")
-report("int8_one_sided_zero_point", np.ravel(_zp))
+report("int8_one_sided_zero_point", _np.ravel(_zp))
 report("int8_one_sided_codes", quantize_int8(_y, _scale, _zp))
 ### END HIDDEN TESTS
 
@@ -652,17 +732,36 @@ _streams = {
     "one_symbol": [int(_rng.integers(0, 9))] * int(_rng.integers(1, 50)),
     "two_symbols": [0] * int(_rng.integers(1, 30)) + [1] * int(_rng.integers(1, 30)),
 }
+
+
+def _read_words(_bits, _code):
+    """The symbols a reader that knows only the code finds in the bit string: it takes the first
+    word that matches (a -1 at the end for bits left over). A prefix-free code reads back the stream."""
+    _lookup = {}
+    for _symbol, _word in _code.items():
+        _lookup.setdefault(str(_word), _symbol)
+    _out, _word = [], ""
+    for _bit in _bits:
+        _word += _bit
+        if _word in _lookup:
+            _out.append(_lookup[_word])
+            _word = ""
+    return _out + ([-1] if _word or "" in _lookup else [])
+
+
 for _name, _stream in _streams.items():
     _counts = {s: _stream.count(s) for s in sorted(set(_stream))}
     _code = huffman_code(_counts)
-    _words = sorted(_code.values())
-    report(f"huffman_{_name}_prefix_free",
-           float(all(_words) and not any(b.startswith(a) for a, b in zip(_words, _words[1:]))))
     report(f"huffman_{_name}_total_bits", sum(_counts[s] * len(_code[s]) for s in _counts))
+    # the code alone: its words joined, read back by a reader that knows only the code
+    report(f"huffman_{_name}_read_from_words", _read_words("".join(str(_code[s]) for s in _stream), _code))
     _data, _n_bits = huffman_encode(_stream, _code)
     report(f"huffman_{_name}_n_bits", _n_bits)
     report(f"huffman_{_name}_n_bytes", len(_data))
-    report(f"huffman_{_name}_round_trip", float(list(huffman_decode(_data, _n_bits, _code)) == _stream))
+    # your bytes, unpacked here (first bit in the highest place) and read with your code
+    _bits = "".join(format(_byte, "08b") for _byte in bytes(_data))[:int(_n_bits)]
+    report(f"huffman_{_name}_read_from_bytes", _read_words(_bits, _code))
+    report(f"huffman_{_name}_decoded", list(huffman_decode(_data, _n_bits, _code)))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -798,15 +897,34 @@ expect_close("scales after each step (growth every 2 clean steps, overflow at st
              [8.0, 16.0, 8.0, 8.0, 16.0, 16.0])
 expect_close("which steps were taken", stepped, [1, 1, 0, 1, 1, 1])
 ### BEGIN HIDDEN TESTS
+import numpy as _np
+import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
+
+
+def _hidden_scaler_run(scaler, poisoned, steps, seed=0):
+    """_scaler_run above, with this block's own imports."""
+    p = _torch.nn.Parameter(_torch.as_tensor(_np.random.default_rng(seed).normal(size=4)))
+    optimizer = _torch.optim.SGD([p], lr=0.1)
+    scales, stepped = [], []
+    for step in range(steps):
+        c = _torch.linspace(-1, 1, 4, dtype=_torch.float64)
+        if step in poisoned:
+            c[1] = float("inf")
+        optimizer.zero_grad()
+        scaler.scale_loss((p * c).sum()).backward()
+        stepped.append(float(scaler.step(optimizer)))
+        scales.append(scaler.scale)
+    return scales, stepped, p.detach().numpy()
+
 
 _rng = grading_rng("test_loss_scaler")
 for _k in range(3):
     _interval = int(_rng.integers(1, 5))
-    _poisoned = set(np.flatnonzero(_rng.random(20) < 0.3).tolist())
-    _scales, _stepped, _p = _scaler_run(DynamicLossScaler(init_scale=2.0 ** int(_rng.integers(4, 17)),
-                                                          growth_interval=_interval), _poisoned, 20,
-                                        seed=int(_rng.integers(1000)))
+    _poisoned = set(_np.flatnonzero(_rng.random(20) < 0.3).tolist())
+    _scales, _stepped, _p = _hidden_scaler_run(DynamicLossScaler(init_scale=2.0 ** int(_rng.integers(4, 17)),
+                                                                 growth_interval=_interval), _poisoned, 20,
+                                               seed=int(_rng.integers(1000)))
     report(f"loss_scaler_{_k}_scales", _scales)
     report(f"loss_scaler_{_k}_stepped", _stepped)
     report(f"loss_scaler_{_k}_params", _p, rtol=1e-9, atol=1e-12)
