@@ -346,7 +346,8 @@ def test_verify_rejects_a_check_that_cannot_tell_work_from_none(tmp_path):
     nb = nbformat.read(str(path), as_version=4)
     hidden = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "test_softplus_hidden")
     hidden.source = ("### BEGIN HIDDEN TESTS\nfrom gradkit_autograder.channel import report\n"
-                     "report('softplus_written', float(callable(softplus)))   # true for a stub too\n"
+                     "softplus(1.0)\n"
+                     "report('softplus_ran', 1.0)   # a flag that work not done reaches too\n"
                      "### END HIDDEN TESTS")
     nbformat.write(nb, str(path))
     proc = subprocess.run(
@@ -356,5 +357,5 @@ def test_verify_rejects_a_check_that_cannot_tell_work_from_none(tmp_path):
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
     lines = {ln.split()[2]: ln for ln in proc.stdout.splitlines() if ln.startswith(("ok", "FAIL"))}
     assert lines["do-nothing"].startswith("FAIL") and "test_softplus_hidden" in lines["do-nothing"], proc.stdout
-    assert lines["reference"].startswith("ok") and lines["blank"].startswith("ok"), proc.stdout
+    assert lines["reference"].startswith("ok") and lines["blank"].startswith("ok"), proc.stdout   # the stub raises
 

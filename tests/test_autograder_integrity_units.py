@@ -168,6 +168,7 @@ def test_own_code_section_is_read_and_checked():
     ("def f():\n    globals()['accuracy'] = 2\n", {"t", "t9"}),    # the machinery for such edits
     ("import builtins\nbuiltins.len = None\n", {"t", "t9"}),
     ("def f():\n    vars(np)['mean'] = len\n", {"t", "t9"}),      # a module's namespace by vars()
+    ("accuracy.__code__ = (lambda a, b: 1.0).__code__\n", {"t", "t9"}),   # a locked cell's function edited
 ])
 def test_rebinding_what_the_tests_read_loses_those_tests(source, lost):
     cells = _graded(source, test="assert accuracy(1, 2) and len([1])\n") + [_cell("test", "t9", "print(1)\n")]

@@ -464,8 +464,9 @@ def tampering_problems(cells: list[dict]) -> dict[str, str]:
 
     - a student cell rebinds, at top level or through ``global``, a name that a locked cell
       binds or a builtin, and this grade cell reads that name;
-    - a student cell writes into a module (``np.mean = ...``, ``setattr(torch, ...)``) or uses
-      machinery that can (``globals()``, ``exec``, ``importlib``, ...): every later grade cell.
+    - a student cell writes into a module (``np.mean = ...``, ``setattr(torch, ...)``) or into an
+      object a locked cell defines (``checking.__code__ = ...``), or uses machinery that can
+      (``globals()``, ``exec``, ``vars(module)``, ...): every later grade cell.
     """
     book = Notebook(cells)
     locked_binds: set[str] = set()
@@ -499,9 +500,14 @@ def tampering_problems(cells: list[dict]) -> dict[str, str]:
                               and book.is_module_name(book.resolve(u))})
             machinery = sorted({book.resolve(u) for u in facts.uses
                                 if _matches(book.resolve(u), CHANGES_NAMESPACES)})
+            given = sorted(p for p in facts.patches if p.split(".")[0] in locked_binds
+                           and not book.is_module_name(book.resolve(p)))
             if edits:
                 tampered = (f"the cell '{book.ids[index]}' changes the module {edits[0]}, which the tests "
                             f"rely on; grading does not allow changing library modules")
+            elif given:
+                tampered = (f"the cell '{book.ids[index]}' changes `{given[0]}`, which a locked cell defines "
+                            f"and the tests rely on")
             elif machinery:
                 tampered = (f"the cell '{book.ids[index]}' uses {machinery[0]}, which grading does not "
                             f"allow in your cells (it can change what the tests see)")

@@ -189,18 +189,77 @@ with checking("median_seconds"):
 if not 0.009 <= slept < 1.0:
     raise AssertionError(f"median_seconds of time.sleep(0.01): expected about 0.01, got {slept!r}")
 ### BEGIN HIDDEN TESTS
+# The work must happen in Ray tasks: while squares_with_tasks and sum_by_reference run, the
+# names `square` and `partial_sum` stand for tasks of this test that note (in a file) each
+# call they serve and in which process; the student's own tasks are then checked directly.
+import os as _os
+import shutil as _shutil
+import tempfile as _tempfile
+
+import numpy as _np
+import ray as _ray
 from gradkit_autograder.channel import report, grading_rng
 
 _rng = grading_rng("test_ray_basics")
+_names = globals()
+_log_dir = _tempfile.mkdtemp(prefix="a5_tasks_")
+_log = _os.path.join(_log_dir, "tasks.log")
+
+
+@_ray.remote
+def _observed_square(x):
+    with open(_log, "a") as _file:
+        _file.write(f"square {_os.getpid()} 0 0\n")
+    return x * x
+
+
+@_ray.remote
+def _observed_partial_sum(array, k, parts):
+    with open(_log, "a") as _file:
+        _file.write(f"partial_sum {_os.getpid()} {int(k)} {int(parts)}\n")
+    return float(_np.asarray(array)[k::parts].sum())
+
+
+def _served():
+    """(kind, k, parts) of every call a task of this test served in a process other than this kernel."""
+    if not _os.path.exists(_log):
+        return []
+    with open(_log) as _file:
+        _rows = [_line.split() for _line in _file if _line.strip()]
+    return [(_kind, int(_k), int(_parts)) for _kind, _pid, _k, _parts in _rows if int(_pid) != _os.getpid()]
+
+
+_own_square, _own_partial_sum = square, partial_sum
 _values = [int(v) for v in _rng.integers(-50, 50, size=7)]
-report("squares_with_tasks", squares_with_tasks(_values))
-_start, _adds = float(_rng.normal()), _rng.normal(size=5)
-_acc = RemoteAccumulator.remote(_start)
-report("accumulator_totals", ray.get([_acc.add.remote(float(x)) for x in _adds]), rtol=1e-12, atol=1e-12)
-ray.kill(_acc)
-_array = _rng.normal(size=1001)
-for _k, _parts in enumerate([1, 4, 7]):
-    report(f"sum_by_reference_{_k}", sum_by_reference(_array, _parts), rtol=1e-9, atol=1e-9)
+try:
+    _names["square"] = _observed_square
+    try:
+        _squares = squares_with_tasks(_values)
+    finally:
+        _names["square"] = _own_square
+    report("squares_with_tasks", _squares)
+    report("square_tasks_run", len([_s for _s in _served() if _s[0] == "square"]))
+    report("square_task", _ray.get([_own_square.remote(_v) for _v in _values]))
+    _start, _adds = float(_rng.normal()), _rng.normal(size=5)
+    _acc = _ray.remote(Accumulator).remote(_start)
+    report("accumulator_totals", _ray.get([_acc.add.remote(float(x)) for x in _adds]), rtol=1e-12, atol=1e-12)
+    _ray.kill(_acc)
+    _array = _rng.normal(size=1001)
+    _names["partial_sum"] = _observed_partial_sum
+    try:
+        _sums = [sum_by_reference(_array, _parts) for _parts in (1, 4, 7)]
+    finally:
+        _names["partial_sum"] = _own_partial_sum
+    for _k, _total in enumerate(_sums):
+        report(f"sum_by_reference_{_k}", _total, rtol=1e-9, atol=1e-9)
+    # which strided parts ran as tasks: (parts, k) for parts 1, 4, 7, each once
+    report("partial_sum_tasks_run", _np.array(sorted((_parts, _k) for _kind, _k, _parts in _served()
+                                                     if _kind == "partial_sum"), dtype=float).reshape(-1, 2))
+    _ref = _ray.put(_array)
+    report("partial_sum_task", _ray.get([_own_partial_sum.remote(_ref, _k, 5) for _k in range(5)]),
+           rtol=1e-9, atol=1e-9)
+finally:
+    _shutil.rmtree(_log_dir, ignore_errors=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -331,19 +390,20 @@ for bad in [dict(rank=3, world_size=3), dict(rank=0, world_size=0), dict(rank=0,
     else:
         raise AssertionError(f"shard_indices(10, {bad}) should raise a ValueError")
 ### BEGIN HIDDEN TESTS
+import numpy as _np
 from gradkit_autograder.channel import report, grading_rng
 
 _rng = grading_rng("test_sharding")
 for _k in range(6):
     _numel, _n = int(_rng.integers(0, 40)), int(_rng.integers(1, 9))
-    report(f"chunk_bounds_{_k}", np.array(chunk_bounds(_numel, _n), dtype=float).reshape(-1))
+    report(f"chunk_bounds_{_k}", _np.array(chunk_bounds(_numel, _n), dtype=float).reshape(-1))
 for _k in range(4):
     _world = int(_rng.integers(1, 6))
     _num = int(_rng.integers(_world, 60))
     _epoch, _seed = int(_rng.integers(0, 5)), int(_rng.integers(0, 1000))
     for _drop in (False, True):
         report(f"shard_indices_{_k}_{_drop}",
-               np.concatenate([shard_indices(_num, _r, _world, _epoch, _seed, _drop) for _r in range(_world)]))
+               _np.concatenate([shard_indices(_num, _r, _world, _epoch, _seed, _drop) for _r in range(_world)]))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -542,6 +602,18 @@ print(f"30 synchronous steps of 2 workers took {seconds:.2f} s")
 if not losses[-1] < 0.6 * losses[0]:
     raise AssertionError(f"train_sync: the loss should fall by 40% in 30 steps, went {losses[0]:.3f} -> {losses[-1]:.3f}")
 ### BEGIN HIDDEN TESTS
+# train_sync must train through a server actor: while it runs, the names ParameterServer and
+# RemoteParameterServer stand for this test's subclass of the student's server, which notes
+# (in a file) every synchronous step it serves, in which process, with how many gradients and
+# the parameters it reached. The step count and the path are compared with the reference's.
+import json as _json
+import os as _os
+import shutil as _shutil
+import tempfile as _tempfile
+
+import numpy as _np
+import ray as _ray
+from gradkit.data import load_digits as _load_digits
 from gradkit_autograder.channel import report, grading_rng
 
 _rng = grading_rng("test_parameter_server_sync")
@@ -550,11 +622,50 @@ for _n in (1, 2, 3):
     for _t in range(2):
         report(f"apply_sync_{_n}_{_t}", _server.apply_sync(*[_rng.normal(size=9) for _ in range(_n)]),
                rtol=1e-12, atol=1e-12)
-_theta0 = init_parameters(seed=int(_rng.integers(1000)))
-_theta, _losses, _ = train_sync(X_digits, y_digits, _theta0, workers=3, batch_size=8, lr=0.3, steps=12,
-                             seed=int(_rng.integers(1000)))
-report("train_sync_theta", _theta, rtol=1e-8, atol=1e-10)
-report("train_sync_losses", _losses, rtol=1e-8, atol=1e-10)
+_X, _y = _load_digits("train")
+_X = _X.astype(_np.float64)
+_theta0 = _np.concatenate([_np.random.default_rng(int(_rng.integers(1000))).normal(scale=0.01, size=640),
+                           _np.zeros(10)])
+_directions = _rng.normal(size=(3, _theta0.size))   # the server's path, seen through three directions
+_log_dir = _tempfile.mkdtemp(prefix="a5_server_")
+_log = _os.path.join(_log_dir, "server.log")
+
+
+class _ObservedServer(ParameterServer):
+    """The student's server, noting each synchronous step it takes (in its own process)."""
+
+    def apply_sync(self, *gradients):
+        _parameters = super().apply_sync(*gradients)
+        with open(_log, "a") as _file:
+            _file.write(_json.dumps([_os.getpid(), len(gradients),
+                                     _np.asarray(_parameters, dtype=float).ravel().tolist()]) + "\n")
+        return _parameters
+
+
+_names = globals()
+_own = {_name: _names[_name] for _name in ("ParameterServer", "RemoteParameterServer")}
+try:
+    _names["ParameterServer"] = _ObservedServer
+    _names["RemoteParameterServer"] = _ray.remote(_ObservedServer)
+    try:
+        _theta, _losses, _ = train_sync(_X, _y, _theta0, workers=3, batch_size=8, lr=0.3, steps=12,
+                                        seed=int(_rng.integers(1000)))
+    finally:
+        _names.update(_own)
+    report("train_sync_theta", _theta, rtol=1e-8, atol=1e-10)
+    report("train_sync_losses", _losses, rtol=1e-8, atol=1e-10)
+    _steps = []
+    if _os.path.exists(_log):
+        with open(_log) as _file:
+            _steps = [_json.loads(_line) for _line in _file if _line.strip()]
+    # one row per step the server took: [served outside this kernel's process, gradients it averaged]
+    report("train_sync_server_steps", _np.array([[float(_pid != _os.getpid()), _count] for _pid, _count, _ in _steps],
+                                                dtype=float).reshape(-1, 2))
+    report("train_sync_server_path", _np.array([_directions @ _np.asarray(_p, dtype=float) if len(_p) == _theta0.size
+                                                else _np.full(3, _np.nan) for _, _, _p in _steps]).reshape(-1, 3),
+           rtol=1e-8, atol=1e-10)
+finally:
+    _shutil.rmtree(_log_dir, ignore_errors=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -581,12 +692,55 @@ print(f"2 workers x batch 8 vs 1 process x batch 16 after 20 steps: largest diff
 if not (isinstance(gap, float) and gap < 1e-10):
     raise AssertionError(f"synchronous data parallel should equal large-batch SGD: gap {gap!r} is not below 1e-10")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+# Both trainings are seen by the test: while large_batch_gap runs, `train_sync` and
+# `train_single` stand for wrappers that keep what each returned, and the one-process result is
+# handed back shifted by a known vector, so the gap returned must be measured, not assumed.
+# The grader checks that the two trainings agree (Rule.near) and compares the gap.
+import numpy as _np
+from gradkit.data import load_digits as _load_digits
+from gradkit_autograder.channel import Rule, report, grading_rng
 
 _rng = grading_rng("test_large_batch")
-_gap = large_batch_gap(X_digits, y_digits, init_parameters(seed=int(_rng.integers(1000))), workers=3,
-                       batch_size=int(_rng.integers(4, 12)), lr=0.4, steps=10, seed=int(_rng.integers(1000)))
-report("large_batch_gap_below_1e-10", float(_gap < 1e-10))
+_X, _y = _load_digits("train")
+_X = _X.astype(_np.float64)
+_theta0 = _np.concatenate([_np.random.default_rng(int(_rng.integers(1000))).normal(scale=0.01, size=640),
+                           _np.zeros(10)])
+_shift = _rng.normal(scale=1e-3, size=_theta0.size)
+_seen = {}
+_names = globals()
+_own_sync, _own_single = train_sync, train_single
+
+
+def _sync_seen(*args, **kwargs):
+    _result = _own_sync(*args, **kwargs)
+    _seen["sync"] = _result[0]
+    return _result
+
+
+def _single_shifted(*args, **kwargs):
+    _theta, _losses = _own_single(*args, **kwargs)
+    _seen["single"] = _theta
+    return _theta + _shift, _losses
+
+
+def _as_theta(value):
+    try:
+        _value = _np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return _np.full(_theta0.size, _np.nan)
+    return _value if _value.shape == _theta0.shape else _np.full(_theta0.size, _np.nan)
+
+
+try:
+    _names["train_sync"], _names["train_single"] = _sync_seen, _single_shifted
+    _gap = large_batch_gap(_X, _y, _theta0, workers=3, batch_size=int(_rng.integers(4, 12)), lr=0.4, steps=10,
+                           seed=int(_rng.integers(1000)))
+finally:
+    _names["train_sync"], _names["train_single"] = _own_sync, _own_single
+_theta_sync, _theta_single = _as_theta(_seen.get("sync")), _as_theta(_seen.get("single"))
+report("large_batch_theta_single", _theta_single, rtol=1e-8, atol=1e-10)
+report("large_batch_theta_sync", _theta_sync, rule=Rule.near("large_batch_theta_single", atol=1e-10))
+report("large_batch_gap", _gap, rtol=1e-9, atol=1e-12)   # max |theta_sync - (theta_single + shift)|
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -662,7 +816,16 @@ with checking("train_async"):
                               staleness_bound=2, delays=[0.0, 0.01])
 expect_equal("every read is at most 2 steps stale", max(max(r) for r in runs) <= 2, True)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+# Asynchronous training runs against this test's subclass of the student's server, which
+# counts the gradients it really applied and notes, for every read it allows, how stale the
+# read is by that count; the grader bounds that staleness and compares it with the staleness
+# the server reported.
+import time as _time
+
+import numpy as _np
+import ray as _ray
+from gradkit.data import load_digits as _load_digits
+from gradkit_autograder.channel import Rule, report, grading_rng
 
 _rng = grading_rng("test_parameter_server_async")
 for _case in range(3):
@@ -685,9 +848,82 @@ for _case in range(3):
                 _phase[_w], _step[_w] = "pull", _step[_w] + 1
     report(f"async_outcomes_{_case}", _outcomes)
     report(f"async_parameters_{_case}", _server.get_parameters(), rtol=1e-10, atol=1e-12)
-_theta, _runs = train_async(X_digits, y_digits, init_parameters(), workers=2, batch_size=8, lr=0.3, steps=15,
-                            staleness_bound=1, delays=[0.0, 0.01], seed=int(_rng.integers(1000)))
-report("train_async_staleness_within_bound", float(max(max(r) for r in _runs) <= 1 and len(_runs[0]) == 15))
+
+
+class _ObservedServer(ParameterServer):
+    """The student's server; counts the pushes it accepted and notes each read it allowed."""
+
+    def __init__(self, parameters, lr, num_workers, staleness_bound=0):
+        super().__init__(parameters, lr, num_workers, staleness_bound)
+        self._accepted = [0] * num_workers
+        self._reads = []   # (worker, step, staleness by the accepted pushes)
+
+    def pull(self, worker, step):
+        _reply = super().pull(worker, step)
+        if _reply is not None:
+            self._reads.append((int(worker), int(step), int(step) - min(self._accepted)))
+        return _reply
+
+    def push(self, worker, step, gradient):
+        _reply = super().push(worker, step, gradient)
+        if _reply is not None:
+            self._accepted[worker] += 1
+        return _reply
+
+    def observed(self):
+        return self._reads, self._accepted
+
+
+def _gradient(theta, X, y):
+    """Softmax cross-entropy gradient of flat parameters (the test's own copy)."""
+    _W, _b = theta[:640].reshape(64, 10), theta[640:]
+    _logits = X @ _W + _b
+    _p = _np.exp(_logits - _logits.max(axis=1, keepdims=True))
+    _p /= _p.sum(axis=1, keepdims=True)
+    _p[_np.arange(len(y)), y] -= 1.0
+    _p /= len(y)
+    return _np.concatenate([(X.T @ _p).ravel(), _p.sum(axis=0)])
+
+
+@_ray.remote
+def _async_worker(server, X, y, rank, workers, batch_size, steps, delay_s):
+    """Pull, compute, push, as async_worker does; returns the staleness the server reported."""
+    _reported = []
+    for _k in range(steps):
+        while (_reply := _ray.get(server.pull.remote(rank, _k))) is None:
+            _time.sleep(0.0005)
+        _theta, _stale = _reply
+        _reported.append(_stale)
+        _rows = _np.arange(batch_size) + ((_k * workers + rank) * batch_size) % (len(X) - batch_size)
+        _g = _gradient(_np.asarray(_theta, dtype=float), X[_rows], y[_rows])
+        _time.sleep(delay_s)
+        while _ray.get(server.push.remote(rank, _k, _g)) is None:
+            _time.sleep(0.0005)
+    return _reported
+
+
+_X, _y = _load_digits("train")
+_steps, _bound = 15, 1
+_async_server = _ray.remote(_ObservedServer).remote(_np.zeros(650), 0.3, 2, _bound)
+try:
+    _data = _ray.put(_X.astype(_np.float64)), _ray.put(_y)
+    _runs = _ray.get([_async_worker.remote(_async_server, *_data, _r, 2, 8, _steps, _delay)
+                      for _r, _delay in enumerate([0.0, 0.01])])
+    _reads, _accepted = _ray.get(_async_server.observed.remote())
+finally:
+    _ray.kill(_async_server)
+_observed = _np.full((2, _steps), _np.nan)
+for _w, _k, _stale in _reads:
+    if 0 <= _w < 2 and 0 <= _k < _steps:
+        _observed[_w, _k] = _stale
+_reported = _np.full((2, _steps), _np.nan)
+for _w, _run in enumerate(_runs):
+    for _k, _stale in enumerate(list(_run)[:_steps]):
+        _reported[_w, _k] = float(_stale)
+# reads allowed and pushes accepted, per worker: every step once
+report("train_async_served", [*_np.bincount([_w for _w, _, _ in _reads], minlength=2)[:2], *_accepted])
+report("train_async_observed_staleness", _observed, rule=Rule.bounds(0, _bound))
+report("train_async_staleness", _reported, rule=Rule.near("train_async_observed_staleness", atol=0))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -863,14 +1099,101 @@ with checking("ring_allreduce"):
     expect_close("2 elements over 4 workers (two chunks are empty)",
                  ring_allreduce(ring_pool, [np.array([1.0, -1.0])] * 4)[3], [4.0, -4.0])
 ### BEGIN HIDDEN TESTS
+# The ring runs on this test's own members: the student's RingWorker objects held by an actor
+# of the test, which notes every message a member receives (position, the sender's place,
+# chunk, bytes, values). The grader compares that log with the reference's: each member hears
+# only its left neighbour, N - 1 reduce-scatter and N - 1 all-gather steps, the chunks and the
+# partial sums of a ring.
+import numpy as _np
+import ray as _ray
 from gradkit_autograder.channel import report, grading_rng
 
 _rng = grading_rng("test_ring_allreduce")
-for _n in (1, 2, 3, 4):
-    for _k, _size in enumerate((1, 3, int(_rng.integers(5, 40)) * 2 + 1)):
-        _arrays = [_rng.normal(size=_size) for _ in range(_n)]
-        report(f"ring_{_n}_workers_size_{_k}", np.stack(ring_allreduce(ring_pool[:_n], _arrays)),
-               rtol=1e-12, atol=1e-12)
+
+
+class _Sent(tuple):
+    """A ring message as a member returned it, stamped with the place of the member that sent it."""
+
+
+class _RingHost:
+    """The test's ring: four of the student's RingWorker objects in one actor (one process for
+    the test, not four), reached through _Member handles, one per place. The host notes every
+    message a member receives: position, the sender's place, chunk, bytes and values."""
+
+    def __init__(self, size):
+        self._members = [RingWorker() for _ in range(size)]
+        self.forget()
+
+    def forget(self):
+        self._heard = [[] for _ in self._members]
+        self._values = [[] for _ in self._members]
+
+    def heard(self):
+        return [(_rows, _np.concatenate(_v) if _v else _np.zeros(0)) for _rows, _v in zip(self._heard, self._values)]
+
+    def _stamp(self, message, index):
+        if isinstance(message, (tuple, list)):
+            message = _Sent(message)
+            message.origin = index
+        return message
+
+    def call(self, index, name, *args, **kwargs):
+        if name == "receive":
+            _position = args[0] if args else kwargs.get("position")
+            _message = args[1] if len(args) > 1 else kwargs.get("message")
+            _origin = getattr(_message, "origin", -1)
+            try:
+                _chunk, _values = _message
+                _values = _np.asarray(_values)
+                self._heard[index].append([float(_position), float(_origin), float(_chunk), float(_values.nbytes)])
+                self._values[index].append(_np.asarray(_values, dtype=float).ravel())
+            except (TypeError, ValueError):
+                self._heard[index].append([float(_position), float(_origin), -1.0, -1.0])
+            if isinstance(_message, tuple):   # the member gets the plain pair its neighbour sent
+                args = tuple(tuple(_a) if _a is _message else _a for _a in args)
+                kwargs = {_k: tuple(_a) if _a is _message else _a for _k, _a in kwargs.items()}
+        _result = getattr(self._members[index], name)(*args, **kwargs)
+        return self._stamp(_result, index) if name in ("begin", "receive") else _result
+
+
+class _Method:
+    def __init__(self, host, index, name):
+        self._host, self._index, self._name = host, index, name
+
+    def remote(self, *args, **kwargs):
+        return self._host.call.remote(self._index, self._name, *args, **kwargs)
+
+
+class _Member:
+    """Stands for the student's object `index` in the test's host actor: obj.method.remote(...) runs there."""
+
+    def __init__(self, host, index):
+        self._host, self._index = host, index
+
+    def __getattr__(self, name):   # any method of the student's class, helpers included
+        if name.startswith("__") or name in ("_host", "_index"):
+            raise AttributeError(name)
+        return _Method(self._host, self._index, name)
+
+
+_host = _ray.remote(_RingHost).remote(4)
+_ring = [_Member(_host, _place) for _place in range(4)]
+try:
+    for _n in (1, 2, 3, 4):
+        for _k, _size in enumerate((1, 3, int(_rng.integers(5, 40)) * 2 + 1)):
+            _arrays = [_rng.normal(size=_size) for _ in range(_n)]
+            _ray.get(_host.forget.remote())
+            report(f"ring_{_n}_workers_size_{_k}", _np.stack(ring_allreduce(_ring[:_n], _arrays)),
+                   rtol=1e-12, atol=1e-12)
+            _heard = _ray.get(_host.heard.remote())[:_n]
+            # one row per message received: receiver, position, sender, chunk, bytes
+            report(f"ring_messages_{_n}_size_{_k}",
+                   _np.array([[_r, *_row] for _r, (_rows, _) in enumerate(_heard) for _row in _rows],
+                             dtype=float).reshape(-1, 5))
+            report(f"ring_message_values_{_n}_size_{_k}", _np.concatenate([_v for _, _v in _heard]),
+                   rtol=1e-12, atol=1e-12)
+finally:
+    _ray.kill(_host)
 for _phase in (REDUCE_SCATTER, ALL_GATHER):
     report(f"chunk_to_send_{_phase}", [chunk_to_send(_phase, _r, _s, 5) for _r in range(5) for _s in range(4)])
 ### END HIDDEN TESTS
@@ -894,12 +1217,34 @@ with checking("ring_bytes_sent"):
     sent = ring_bytes_sent(ring_pool[:4], [np.ones(1000)] * 4)
 expect_equal("bytes each of 4 workers sends for 1000 float64 (2 * 3/4 * 8000)", list(sent), [12000] * 4)
 ### BEGIN HIDDEN TESTS
+# The bytes are counted by the test: the ring runs on this test's members (the student's
+# RingWorker objects held by an actor of the test, which notes the size of every message a
+# member receives and from whom); the bytes each member sent are what its neighbour received
+# from it. Both counts, reported and observed, are compared with the reference's.
+import numpy as _np
+import ray as _ray
 from gradkit_autograder.channel import report, grading_rng
 
 _rng = grading_rng("test_ring_bytes")
-for _n in (1, 2, 3, 4):
-    _size = int(_rng.integers(1, 200))
-    report(f"ring_bytes_{_n}", ring_bytes_sent(ring_pool[:_n], [_rng.normal(size=_size) for _ in range(_n)]))
+
+
+# _Sent, _RingHost, _Member and _Method: the test's ring from test_ring_allreduce's hidden
+# block (a student cell that rebinds or edits one of them voids this test).
+_host = _ray.remote(_RingHost).remote(4)
+_ring = [_Member(_host, _place) for _place in range(4)]
+try:
+    for _n in (1, 2, 3, 4):
+        _size = int(_rng.integers(1, 200))
+        _ray.get(_host.forget.remote())
+        report(f"ring_bytes_{_n}", ring_bytes_sent(_ring[:_n], [_rng.normal(size=_size) for _ in range(_n)]))
+        _sent = [0.0] * _n
+        for _rows, _ in _ray.get(_host.heard.remote())[:_n]:
+            for _position, _origin, _index, _bytes in _rows:
+                if 0 <= _origin < _n:
+                    _sent[int(_origin)] += _bytes
+        report(f"ring_bytes_observed_{_n}", _sent)
+finally:
+    _ray.kill(_host)
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -1134,18 +1479,74 @@ with checking("Stage and pipeline_step"):
         whole_loss = F.cross_entropy(torch.nn.Sequential(*first, *second)(torch.as_tensor(X_pipe)), torch.as_tensor(y_pipe))
     expect_close("the pipeline's loss is the whole batch's mean loss", loss, float(whole_loss))
 ### BEGIN HIDDEN TESTS
+# The pipeline runs on this test's own stages: the student's Stage objects held by an actor of
+# the test, which notes every forward and backward call a stage runs (in order) with the
+# micro-batch's rows. The grader compares that schedule with the reference's (on each stage
+# every forward of the micro-batches, then every backward), besides the loss and the gradients.
+import numpy as _np
+import ray as _ray
+import torch as _torch
+from gradkit.data import load_digits as _load_digits
 from gradkit_autograder.channel import report, grading_rng
 
+
+class _StageHost:
+    """The test's pipeline: the student's Stage objects in one actor of the test (one process,
+    not one per stage), reached through _Member handles; notes each call a stage runs, in
+    the order it runs them: [0 forward / 1 backward, rows]."""
+
+    def __init__(self, count):
+        self._stages = [Stage(_k) for _k in range(count)]
+        self._calls = [[] for _ in self._stages]
+
+    @staticmethod
+    def _rows(array):
+        try:
+            return float(len(array))
+        except TypeError:
+            return -1.0
+
+    def call(self, index, name, *args, **kwargs):
+        if name == "forward":
+            self._calls[index].append([0.0, self._rows(args[1] if len(args) > 1 else kwargs.get("inputs"))])
+        elif name == "backward":
+            _grad = args[1] if len(args) > 1 else kwargs.get("grad_output")
+            self._calls[index].append([1.0, 0.0 if _grad is None else self._rows(_grad)])
+        return getattr(self._stages[index], name)(*args, **kwargs)
+
+    def take_calls(self):
+        _calls, self._calls = self._calls, [[] for _ in self._stages]
+        return _calls
+
+
+# _Member and _Method, handles on the objects a host actor holds: from test_ring_allreduce's hidden
+# block (a student cell that rebinds or edits them voids this test).
+
+
 _rng = grading_rng("test_pipeline")
-_first, _second = two_stage_mlp(widths=(64, 24, 16, 10), seed=int(_rng.integers(2**31)))
-_rows = _rng.choice(len(X_digits), size=int(_rng.integers(20, 50)), replace=False)
-_stages = stage_pool
-load_stages(_stages, [_first, _second])
-for _m in (1, 2, 5):
-    _loss = pipeline_step(_stages, X_digits[_rows], y_digits[_rows], micro_batches=_m)
-    report(f"pipeline_loss_{_m}", _loss, rtol=1e-9, atol=1e-12)
-    report(f"pipeline_gradients_{_m}", np.concatenate([g.ravel() for g in pipeline_gradients(_stages)]),
-           rtol=1e-8, atol=1e-11)
+_torch.manual_seed(int(_rng.integers(2**31)))
+_first = _torch.nn.Sequential(_torch.nn.Linear(64, 24), _torch.nn.ReLU()).double()
+_second = _torch.nn.Sequential(_torch.nn.Linear(24, 16), _torch.nn.ReLU(), _torch.nn.Linear(16, 10)).double()
+_X, _y = _load_digits("train")
+_rows = _rng.choice(len(_X), size=int(_rng.integers(20, 50)), replace=False)
+_X, _y = _X[_rows].astype(_np.float64), _y[_rows]
+_host = _ray.remote(_StageHost).remote(2)
+_stages = [_Member(_host, _k) for _k in range(2)]
+try:
+    _ray.get([_s.load.remote(_module) for _s, _module in zip(_stages, [_first, _second])])
+    for _m in (1, 2, 5):
+        _loss = pipeline_step(_stages, _X, _y, micro_batches=_m)
+        report(f"pipeline_loss_{_m}", _loss, rtol=1e-9, atol=1e-12)
+        _gradients = [_g for _part in _ray.get([_s.gradients.remote() for _s in _stages]) for _g in _part]
+        report(f"pipeline_gradients_{_m}", _np.concatenate([_np.asarray(_g, dtype=float).ravel() for _g in _gradients]),
+               rtol=1e-8, atol=1e-11)
+        _calls = [_np.array(_c, dtype=float).reshape(-1, 2) for _c in _ray.get(_host.take_calls.remote())]
+        # per stage: forward (0) / backward (1) in the order the stage ran them
+        report(f"pipeline_schedule_{_m}", _np.concatenate([_c[:, 0] for _c in _calls]))
+        # per stage: the rows of each micro-batch it ran forward, smallest first
+        report(f"pipeline_micro_batches_{_m}", _np.concatenate([_np.sort(_c[_c[:, 0] == 0, 1]) for _c in _calls]))
+finally:
+    _ray.kill(_host)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1303,14 +1704,18 @@ with checking("lr_scaling_experiment"):
     small = lr_scaling_experiment(X_digits[:200], y_digits[:200], init_parameters(), 0.1, 10, [1, 2], epochs=1)
 expect_equal("one loss per factor", len(small), 2)
 ### BEGIN HIDDEN TESTS
+import numpy as _np
+from gradkit.data import load_digits as _load_digits
 from gradkit_autograder.channel import report, grading_rng
 
 _rng = grading_rng("test_scaling")
 _t = _rng.uniform(50, 500, size=4)
 report("scaling_efficiency", scaling_efficiency(list(_t), [2, 4, 6, 8]), rtol=1e-12)
 report("scaled_learning_rate", scaled_learning_rate(float(_t[0]), 16, 48), rtol=1e-12)
-_rows = _rng.choice(len(X_digits), size=300, replace=False)
-report("lr_scaling_experiment", lr_scaling_experiment(X_digits[_rows], y_digits[_rows], init_parameters(seed=2),
+_X, _y = _load_digits("train")
+_rows = _rng.choice(len(_X), size=300, replace=False)
+_theta0 = _np.concatenate([_np.random.default_rng(int(_rng.integers(1000))).normal(scale=0.01, size=640), _np.zeros(10)])
+report("lr_scaling_experiment", lr_scaling_experiment(_X[_rows].astype(_np.float64), _y[_rows], _theta0,
                                                       0.2, 5, [1, 3, 6], epochs=2, seed=int(_rng.integers(1000))),
        rtol=1e-8, atol=1e-10)
 ### END HIDDEN TESTS
