@@ -90,7 +90,8 @@ def write_submission(dest: Path, notebooks: dict[str, object], timestamp: str | 
         (dest / TIMESTAMP_FILE).write_text(timestamp)
 
 
-def build_class(course: Course, assignment: str, dest: Path, do_nothing: bool = False) -> dict[str, str]:
+def build_class(course: Course, assignment: str, dest: Path, do_nothing: bool = False,
+                most_mutants: int | None = None) -> dict[str, str]:
     """Lay out reference, blank and mutant submissions under ``dest/<student>/``.
 
     Returns student id -> kind ("reference", "blank", "do-nothing" or "mutant:<name>"). The
@@ -109,7 +110,7 @@ def build_class(course: Course, assignment: str, dest: Path, do_nothing: bool = 
         write_submission(dest / "do-nothing" / assignment,
                          {n: do_nothing_notebook(release_dir / n) for n in notebooks})
         kinds["do-nothing"] = "do-nothing"
-    for name in mutant_names(course, assignment):
+    for name in mutant_names(course, assignment)[:most_mutants]:
         files = {p.name: p for p in sorted((source_dir / MUTANTS_DIR / name).glob("*.ipynb"))}
         student = f"mutant-{name}"
         write_submission(dest / student / assignment, files)
