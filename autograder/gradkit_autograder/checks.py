@@ -15,7 +15,7 @@ and every other key a rule names is read from the reference run.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

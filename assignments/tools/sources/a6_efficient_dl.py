@@ -877,6 +877,9 @@ class DynamicLossScaler:
 # %% [tests id=test_loss_scaler points=4]
 def _scaler_run(scaler, poisoned, steps, seed=0):
     """SGD on loss = sum(p * c), c holding inf on the poisoned steps; returns (scales, stepped, p)."""
+    import numpy as np   # its own imports: the hidden tests of this cell call it too
+    import torch
+
     p = torch.nn.Parameter(torch.as_tensor(np.random.default_rng(seed).normal(size=4)))
     optimizer = torch.optim.SGD([p], lr=0.1)
     scales, stepped = [], []
@@ -898,33 +901,15 @@ expect_close("scales after each step (growth every 2 clean steps, overflow at st
 expect_close("which steps were taken", stepped, [1, 1, 0, 1, 1, 1])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-import torch as _torch
 from gradkit_autograder.channel import grading_rng, report
-
-
-def _hidden_scaler_run(scaler, poisoned, steps, seed=0):
-    """_scaler_run above, with this block's own imports."""
-    p = _torch.nn.Parameter(_torch.as_tensor(_np.random.default_rng(seed).normal(size=4)))
-    optimizer = _torch.optim.SGD([p], lr=0.1)
-    scales, stepped = [], []
-    for step in range(steps):
-        c = _torch.linspace(-1, 1, 4, dtype=_torch.float64)
-        if step in poisoned:
-            c[1] = float("inf")
-        optimizer.zero_grad()
-        scaler.scale_loss((p * c).sum()).backward()
-        stepped.append(float(scaler.step(optimizer)))
-        scales.append(scaler.scale)
-    return scales, stepped, p.detach().numpy()
-
 
 _rng = grading_rng("test_loss_scaler")
 for _k in range(3):
     _interval = int(_rng.integers(1, 5))
     _poisoned = set(_np.flatnonzero(_rng.random(20) < 0.3).tolist())
-    _scales, _stepped, _p = _hidden_scaler_run(DynamicLossScaler(init_scale=2.0 ** int(_rng.integers(4, 17)),
-                                                                 growth_interval=_interval), _poisoned, 20,
-                                               seed=int(_rng.integers(1000)))
+    _scales, _stepped, _p = _scaler_run(DynamicLossScaler(init_scale=2.0 ** int(_rng.integers(4, 17)),
+                                                          growth_interval=_interval), _poisoned, 20,
+                                        seed=int(_rng.integers(1000)))
     report(f"loss_scaler_{_k}_scales", _scales)
     report(f"loss_scaler_{_k}_stepped", _stepped)
     report(f"loss_scaler_{_k}_params", _p, rtol=1e-9, atol=1e-12)
