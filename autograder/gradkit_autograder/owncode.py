@@ -357,12 +357,12 @@ class Notebook:
             self.aliases.update(facts.aliases)
         self.roots = set(KNOWN_ROOTS) | {m.split(".")[0] for facts in self.facts for m in facts.imports}
         self.module_names = {n for facts in self.facts for n in facts.module_names}
-        # a name a student cell defines at top level -> (cell index, its facts); the last definition wins
-        self.definitions: dict[str, tuple[int, CellFacts]] = {}
+        # a name a student cell defines at top level -> its facts; the last definition wins
+        self.definitions: dict[str, CellFacts] = {}
         for i, facts in enumerate(self.facts):
             if self.kinds[i] != "locked":
                 for name, part in facts.defines.items():
-                    self.definitions[name] = (i, part)
+                    self.definitions[name] = part
 
     def resolve(self, dotted: str) -> str:
         """``np.linalg.solve`` -> ``numpy.linalg.solve`` through the notebook's aliases."""
@@ -380,24 +380,21 @@ class Notebook:
     def is_module_name(self, resolved: str) -> bool:
         return resolved.split(".")[0] in self.roots
 
-    def uses_of(self, index: int) -> list[tuple[int, str]]:
-        """(cell index, resolved name) of everything cell ``index`` uses, following the student
-        functions and classes it calls into the cells that define them."""
-        found: list[tuple[int, str]] = []
-        todo: list[tuple[int, CellFacts]] = [(index, self.facts[index])]
+    def uses_of(self, index: int) -> set[str]:
+        """The resolved names of everything cell ``index`` uses, following the student functions
+        and classes it calls into the cells that define them."""
+        found: set[str] = set()
+        todo: list[CellFacts] = [self.facts[index]]
         visited: set[int] = set()
         while todo:
-            where, facts = todo.pop()
+            facts = todo.pop()
             if id(facts) in visited:
                 continue
             visited.add(id(facts))
-            for name in facts.uses:
-                found.append((where, self.resolve(name)))
-            for name in facts.bare & self.module_names:   # a module passed around as a value
-                found.append((where, self.resolve(name) + ".*"))
-            for name in facts.loads:
-                if name in self.definitions:
-                    todo.append(self.definitions[name])
+            found |= {self.resolve(name) for name in facts.uses}
+            # a module passed around as a value: any of its names
+            found |= {self.resolve(name) + ".*" for name in facts.bare & self.module_names}
+            todo += [self.definitions[name] for name in facts.loads if name in self.definitions]
         return found
 
 
@@ -432,7 +429,7 @@ def own_code_problems(cells: list[dict], withheld: Sequence[str], own: OwnCode |
         if kind != "solution":
             continue
         found = set()
-        for _, name in book.uses_of(index):
+        for name in book.uses_of(index):
             # judged by what *this* cell may use, wherever the function it calls was written: a
             # helper defined in a cell with a wider list does not widen this one
             rule_cell = book.ids[index]
