@@ -49,9 +49,9 @@ test-a5: install-dev
 FLOORS_VENV    ?= .venv-floors
 FLOORS_PY      := $(FLOORS_VENV)/bin/python
 FLOORS_PACKAGES = numpy matplotlib pytest hypothesis
-FLOORS_TESTS    = tests/test_value.py tests/test_dual.py tests/test_numerical.py \
-                  tests/test_jacobian.py tests/test_tensor_ops.py tests/test_tensor_errors.py \
-                  tests/test_nn.py tests/test_optim.py tests/test_data.py
+FLOORS_TESTS    = tests/lib/test_value.py tests/lib/test_dual.py tests/lib/test_numerical.py \
+                  tests/lib/test_jacobian.py tests/lib/test_tensor_ops.py tests/lib/test_tensor_errors.py \
+                  tests/lib/test_nn.py tests/lib/test_optim.py tests/lib/test_data.py
 define FLOORS_CONSTRAINTS
 import re, sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
@@ -78,11 +78,11 @@ test-floors:
 
 # browser-deps: what tests/test_browser_student.py needs: Debian's chromium (installed
 # only when /usr/bin/chromium is missing; needs root, as on CI) and playwright-core from
-# npm in tests/browser/ (no browser download: the test drives the system chromium).
+# npm in tests/support/browser/ (no browser download: the test drives the system chromium).
 .PHONY: browser-deps
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
-	cd tests/browser && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
+	cd tests/support/browser && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
 
 bench: install-dev
 	$(PY) bench/run_all.py

@@ -33,10 +33,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / "assignments" / "tools"
-sys.path.insert(0, str(TOOLS))
+TOOLS = REPO / "assignments" / "tools"
 import build_notebooks  # noqa: E402  (assignments/tools is not a package)
 
 ASSIGNMENTS = sorted(a for a in build_notebooks.ASSIGNMENTS if (TOOLS / "sources" / f"{a}.py").exists())
@@ -50,7 +49,7 @@ CELL_TIMEOUT_S = 300
 
 
 def notebook_path(assignment: str) -> Path:
-    return ROOT / "assignments" / assignment / build_notebooks.ASSIGNMENTS[assignment]
+    return REPO / "assignments" / assignment / build_notebooks.ASSIGNMENTS[assignment]
 
 
 def nbgrader_meta(cell) -> dict:
@@ -73,9 +72,9 @@ def released(tmp_path_factory) -> dict[str, Path]:
     course, source = base / "course", base / "assignments"
     course.mkdir()
     for assignment in ASSIGNMENTS:
-        shutil.copytree(ROOT / "assignments" / assignment, source / assignment)
+        shutil.copytree(REPO / "assignments" / assignment, source / assignment)
     config = Config()
-    config_file = ROOT / "course" / "nbgrader_config.py"
+    config_file = REPO / "course" / "nbgrader_config.py"
     if config_file.exists():  # the course's real configuration, as instructors use it
         from traitlets.config.loader import PyFileConfigLoader
 
@@ -113,7 +112,7 @@ if _withheld:
 def withheld_modules(assignment: str) -> list[str]:
     from gradkit_autograder.settings import load_settings
 
-    return list(load_settings(ROOT / "assignments" / assignment).withheld)
+    return list(load_settings(REPO / "assignments" / assignment).withheld)
 
 
 def _execute(source: Path, workdir: Path, withheld: list[str]) -> tuple[nbformat.NotebookNode, float]:
@@ -165,7 +164,7 @@ def test_every_assignment_has_a_source():
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_stored_files_are_built_from_the_source(assignment):
     stale = [
-        str(path.relative_to(ROOT))
+        str(path.relative_to(REPO))
         for path, text in build_notebooks.planned_files(assignment).items()
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
@@ -219,10 +218,10 @@ def test_mutants_each_change_one_solution_cell(assignment):
         build_notebooks.load_source(TOOLS / "sources" / f"{assignment}.py")))
     mutants = build_notebooks.load_mutants(assignment)
     assert len(mutants) >= 3, f"{assignment}: at least three mutants are required"
-    stored = sorted(p.name for p in (ROOT / "assignments" / assignment / "mutants").iterdir() if p.is_dir())
+    stored = sorted(p.name for p in (REPO / "assignments" / assignment / "mutants").iterdir() if p.is_dir())
     assert stored == sorted(m.name for m in mutants), "mutants/ holds a folder that no source defines (or lacks one)"
     for mutant in mutants:
-        path = ROOT / "assignments" / assignment / "mutants" / mutant.name / build_notebooks.ASSIGNMENTS[assignment]
+        path = REPO / "assignments" / assignment / "mutants" / mutant.name / build_notebooks.ASSIGNMENTS[assignment]
         nb = nbformat.read(path, as_version=4)
         changed = [
             cell.id for cell, spec in zip(nb.cells, source_cells, strict=True)
@@ -329,7 +328,7 @@ def test_gradkit_verify_passes(assignments):
     """The CI gate of issue 4: reference full, blank zero, every mutant strictly between."""
     proc = subprocess.run(
         [sys.executable, "-m", "gradkit_autograder", "verify", *assignments],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        cwd=REPO, capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, f"gradkit verify failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
 
@@ -337,10 +336,10 @@ def test_gradkit_verify_passes(assignments):
 def test_verify_rejects_a_check_that_cannot_tell_work_from_none(tmp_path):
     """Class 6 of the integrity issue: a hidden test that passes for the reference and for work
     not done (here a flag the do-nothing submission reaches too) makes verify fail."""
-    shutil.copytree(ROOT / "course", tmp_path / "course", ignore=shutil.ignore_patterns("autograded", "submitted",
+    shutil.copytree(REPO / "course", tmp_path / "course", ignore=shutil.ignore_patterns("autograded", "submitted",
                                                                                        "release", "feedback",
                                                                                        "*.db", ".gradkit"))
-    shutil.copytree(ROOT / "assignments" / "a0_warmup", tmp_path / "assignments" / "a0_warmup",
+    shutil.copytree(REPO / "assignments" / "a0_warmup", tmp_path / "assignments" / "a0_warmup",
                     ignore=shutil.ignore_patterns("mutants"))
     path = tmp_path / "assignments" / "a0_warmup" / "warmup.ipynb"
     nb = nbformat.read(str(path), as_version=4)

@@ -44,10 +44,10 @@ from pathlib import Path
 import pytest
 
 from gradkit.distributed.local_nodes import NodeStartError, start_node
+from support import REPO
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 A = "a0_warmup"
 HEAD_IP, WORKER_IP = "127.0.0.3", "127.0.0.2"
@@ -56,7 +56,7 @@ OBJECT_STORE_BYTES = 100 * 1024 * 1024  # Ray's minimum is ~75 MB
 
 
 def _load_stop_cluster():
-    spec = importlib.util.spec_from_file_location("stop_cluster", ROOT / "cluster" / "labs" / "stop_cluster.py")
+    spec = importlib.util.spec_from_file_location("stop_cluster", REPO / "cluster" / "labs" / "stop_cluster.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -144,7 +144,7 @@ def _scratch_class(base: Path):
     from gradkit_autograder.release import release
     from gradkit_autograder.scratch import scratch_course
 
-    course = scratch_course(Course.open(ROOT / "course"), base, [A])
+    course = scratch_course(Course.open(REPO / "course"), base, [A])
     release(course, [A])
     source, released = course.source_dir(A) / "warmup.ipynb", course.release_dir(A) / "warmup.ipynb"
     write_submission(base / "class" / "alice" / A, {"warmup.ipynb": reference_notebook(source, released)})
@@ -164,7 +164,7 @@ def test_two_node_cluster_runs_ring_training_and_grading_on_both_nodes(tmp_path_
 
         # 1. Ring all-reduce over two workers, one per node, from a driver that joins by address.
         done = subprocess.run([sys.executable, "-c", TRAIN_DRIVER, address], env=_base_env(),
-                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+                              capture_output=True, text=True, timeout=300, cwd=REPO)
         assert done.returncode == 0, done.stderr[-3000:]
         result = json.loads(done.stdout.split("RESULT ", 1)[1])
         assert sorted(result["nodes"]) == sorted([HEAD_IP, WORKER_IP]), result["nodes"]

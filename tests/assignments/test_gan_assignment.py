@@ -19,8 +19,6 @@ included), as ``gradkit grade`` judges them:
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -31,17 +29,16 @@ matplotlib.use("Agg")
 
 from gradkit.gan import losses, measures, models, training  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "assignments" / "tools"))
 import nbsource  # noqa: E402
 from gradkit_autograder import channel, checks, owncode  # noqa: E402
 from gradkit_autograder.settings import load_settings  # noqa: E402
+from support import REPO
 
 
 @pytest.fixture(scope="module")
 def solution() -> dict:
     """The notebook's namespace after its set-up cell, the locked data cells and every solution cell."""
-    cells = nbsource.load_source(ROOT / "assignments" / "tools" / "sources" / "a4_pytorch_gans.py")
+    cells = nbsource.load_source(REPO / "assignments" / "tools" / "sources" / "a4_pytorch_gans.py")
     namespace: dict = {"__name__": "__main__"}
     for cell in cells:
         if cell.kind in ("locked", "solution"):
@@ -113,7 +110,7 @@ def test_mode_counter_equals_the_library(solution):
             pytest.approx(measures.high_quality_share(samples, centers, std), abs=1e-12)
 
 
-SOURCE = ROOT / "assignments" / "tools" / "sources" / "a4_pytorch_gans.py"
+SOURCE = REPO / "assignments" / "tools" / "sources" / "a4_pytorch_gans.py"
 
 
 def cells_with(replacements: dict[str, str] | None = None) -> list:
@@ -263,7 +260,7 @@ def own_code_problems(replacements: dict[str, str]) -> dict[str, str]:
     import build_notebooks
 
     notebook = nbsource.build_notebook(build_notebooks.as_submission(cells_with(replacements)))
-    settings = load_settings(ROOT / "assignments" / "a4_pytorch_gans")
+    settings = load_settings(REPO / "assignments" / "a4_pytorch_gans")
     return owncode.own_code_problems(notebook["cells"], settings.withheld, settings.own_code)
 
 

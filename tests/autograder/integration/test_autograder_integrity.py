@@ -10,25 +10,24 @@ values, and memory spread over child processes. Each scores what it should.
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
 from gradkit.distributed.ray_runtime import ray_session
-from scripted_student import submission_with
+from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow
 A = "a1_gradients"
 NB = "gradients"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 
 DEFAULT_ARG = textwrap.dedent('''
     def forward_difference(f, x, h, _lib=__import__("gradkit.autodiff.numerical", fromlist=["x"])):

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from scripted_student import submission_with
+from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import build_class, write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
@@ -26,11 +26,10 @@ from gradkit_autograder.classbuilder import reference_notebook
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO, REPO_COURSE
 
 pytestmark = pytest.mark.slow
 A = "a0_warmup"
-REPO = Path(__file__).resolve().parents[1]
-REPO_COURSE = REPO / "course"
 ORPHAN_TOKEN = f"gradkit-orphan-{os.getpid()}"
 LIMITS = """
 limits:

@@ -28,18 +28,18 @@ import pytest
 import yaml
 
 from gradkit.distributed.ray_runtime import ray_session
-from scripted_student import submission_with
+from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.a5_grading]   # make test-a5
 A = "a5_distributed_ray"
 NOTEBOOK = "distributed_ray.ipynb"
-REPO = Path(__file__).resolve().parents[1]
 
 # Printed by the students' first solution cell: what the kernel's Ray looks like from inside.
 PROBE = (

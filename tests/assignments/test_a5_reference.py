@@ -21,8 +21,6 @@ into Ray actors with ``ray.remote``), so most comparisons run in this process:
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -38,10 +36,9 @@ from gradkit.distributed import parameter_server as library_ps  # noqa: E402
 from gradkit.distributed import pipeline_timeline as library_timeline  # noqa: E402
 from gradkit.distributed import ring_allreduce as library_ring  # noqa: E402
 from gradkit.data import sharding as library_sharding  # noqa: E402
+from support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / "assignments" / "tools"
-sys.path.insert(0, str(TOOLS))
+TOOLS = REPO / "assignments" / "tools"
 import nbsource  # noqa: E402
 
 ASSIGNMENT = "a5_distributed_ray"

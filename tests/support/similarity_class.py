@@ -189,7 +189,7 @@ def reference_bodies(source_nb: Path) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-MUTANTS_YAML = Path(__file__).resolve().parents[1] / "assignments" / "tools" / "sources" / f"{A1}.mutants.yaml"
+MUTANTS_YAML = Path(__file__).resolve().parents[2] / "assignments" / "tools" / "sources" / f"{A1}.mutants.yaml"
 
 
 def answer_pools(source_dir: Path) -> dict[str, list[tuple[str, list[str]]]]:

@@ -27,10 +27,10 @@ from gradkit.distributed.ray_runtime import ray_session
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow
 A = "a0_warmup"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 
 
 def _pg_bin() -> Path | None:

@@ -8,8 +8,9 @@ import subprocess
 
 import pytest
 import yaml
+from support import REPO
 
-CLUSTER = pathlib.Path(__file__).resolve().parents[1] / "cluster"
+CLUSTER = REPO / "cluster"
 
 
 def load(name):

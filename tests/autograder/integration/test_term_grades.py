@@ -34,9 +34,9 @@ from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.cli import main
 from gradkit_autograder.course import Course
 from gradkit_autograder.scratch import scratch_course
+from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 A0, A1, A2, A3 = "a0_warmup", "a1_gradients", "a2_tensor_autodiff", "a3_nets_sgd"
 TERM = (A0, A1, A2, A3)
 MUTANT = {A0: "softplus_naive", A1: "dual_division_sign", A2: "div_vjp_sign", A3: "arctan_backward_sign"}

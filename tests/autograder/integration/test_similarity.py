@@ -17,7 +17,7 @@ import nbformat
 import numpy as np
 import pytest
 
-import similarity_class as gen
+import support.similarity_class as gen
 from gradkit_autograder import similarity as sim
 from gradkit_autograder import winnowing
 from gradkit_autograder.classbuilder import build_class
@@ -26,8 +26,8 @@ from gradkit_autograder.course import Course
 from gradkit_autograder.demo import plant_copy
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO_COURSE
 
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 A1 = gen.A1
 
 

@@ -13,8 +13,6 @@ with an oracle before the tests moved out of the kernel.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -29,10 +27,9 @@ from gradkit.autodiff import numerical  # noqa: E402
 from gradkit.autodiff.functions import unbroadcast as library_unbroadcast  # noqa: E402
 from gradkit.nn import functional as library_functional  # noqa: E402
 from gradkit.nn import init as library_init  # noqa: E402
+from support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / "assignments" / "tools"
-sys.path.insert(0, str(TOOLS))
+TOOLS = REPO / "assignments" / "tools"
 import nbsource  # noqa: E402
 
 # Solution cells that need a demo cell's results (a plot's data) and check nothing

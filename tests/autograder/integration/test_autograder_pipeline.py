@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from gradkit_autograder import ledger
-from scripted_student import submission_with
+from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import build_class, write_submission
 from gradkit_autograder.cli import build_parser, main
 from gradkit_autograder.collect import collect
@@ -31,11 +31,11 @@ from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.report import write_report
 from gradkit_autograder.scratch import scratch_course
-from hidden_source import hidden_lines
+from support.hidden_source import hidden_lines
+from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow
 A = "a0_warmup"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 
 
 @pytest.fixture(scope="module")

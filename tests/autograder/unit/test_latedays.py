@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
-from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -19,8 +18,8 @@ from gradkit_autograder.course import CONFIG_FILE, Course, CourseError
 from gradkit_autograder.export import canvas_rows, export
 from gradkit_autograder.latedays import (Policy, Submitted, apply_late_days, days_late, decide,
                                          penalty_points, set_due_date)
+from support import REPO_COURSE
 
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 DUE = dt.datetime(2026, 9, 14, 23, 59)
 H = dt.timedelta(hours=1)
 D = dt.timedelta(days=1)

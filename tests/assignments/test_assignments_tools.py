@@ -19,10 +19,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / "assignments" / "tools"
-sys.path.insert(0, str(TOOLS))
+TOOLS = REPO / "assignments" / "tools"
 import build_notebooks  # noqa: E402
 import nbsource  # noqa: E402
 
@@ -124,7 +123,7 @@ def helpers():
 def test_expect_close_message_matches_the_student_guide(helpers):
     with pytest.raises(AssertionError) as caught:
         helpers["expect_close"]("central_difference(x**3, x=1.0, h=0.1)", 6.02, 3.01)
-    guide = (ROOT / "course" / "student_guide.md").read_text()
+    guide = (REPO / "course" / "student_guide.md").read_text()
     assert f"AssertionError: {caught.value}" in guide
 
 
@@ -181,7 +180,7 @@ def test_the_helpers_offer_no_oracle(helpers):
 
 # ----------------------------------------------------------------------------- course/
 def test_syllabus_states_each_assignments_real_total():
-    syllabus = (ROOT / "course" / "syllabus.md").read_text()
+    syllabus = (REPO / "course" / "syllabus.md").read_text()
     for assignment in build_notebooks.ASSIGNMENTS:
         cells = build_notebooks.load_source(build_notebooks.SOURCES / f"{assignment}.py")
         total = re.search(r"\*\*total\*\* \| \*\*([\d.]+)\*\*", build_notebooks.points_table(cells)).group(1)
@@ -195,7 +194,7 @@ def test_roster_imports_into_an_nbgrader_gradebook(tmp_path, monkeypatch):
     # nbgrader creates the database with the `alembic` executable that sits next to python
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
 
-    with open(ROOT / "course" / "roster.csv", newline="") as fh:
+    with open(REPO / "course" / "roster.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and {"id", "first_name", "last_name", "email", "lms_user_id"} <= set(rows[0])
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
@@ -209,7 +208,7 @@ def test_instructor_guide_names_every_gradkit_subcommand():
 
     parser = build_parser()
     commands = set(next(a for a in parser._actions if a.dest == "command").choices)  # noqa: SLF001
-    guide = (ROOT / "course" / "instructor_guide.md").read_text()
+    guide = (REPO / "course" / "instructor_guide.md").read_text()
     for command in ("release", "collect", "grade", "feedback", "export", "report", "verify"):
         assert command in commands, f"`gradkit {command}` does not exist"
         assert f"gradkit {command}" in guide, f"the instructor guide does not show `gradkit {command}`"

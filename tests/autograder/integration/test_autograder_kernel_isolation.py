@@ -40,9 +40,9 @@ from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
 from gradkit_autograder.sandbox import Secrets, decide_isolation, library_view, make_scratch
 from gradkit_autograder.worker import private_workspace
+from support import REPO
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 LISTEN_S = 5.0          # how long the attacker listens on what it connected to
 
 ATTACK = r'''

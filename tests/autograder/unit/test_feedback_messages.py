@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-HELPERS = (ROOT / "assignments" / "tools" / "sources" / "_helpers.py").read_text().split(
+HELPERS = (REPO / "assignments" / "tools" / "sources" / "_helpers.py").read_text().split(
     "# ---- include from here ----", 1)[1]
 
 

@@ -22,8 +22,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-LIB = Path(__file__).resolve().parents[1] / "lib" / "gradkit"
+LIB = REPO / "lib" / "gradkit"
 CORE_LAYER = ("autodiff", "nn", "optim", "data")
 ABOVE_CORE = ("gradkit.distributed", "gradkit.gan", "gradkit.compress", "gradkit_autograder")
 

@@ -28,11 +28,11 @@ from gradkit_autograder.course import CONFIG_FILE, Course
 from gradkit_autograder.feedback import HIDDEN_FAILED, write_feedback
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
-from hidden_source import hidden_lines
+from support.hidden_source import hidden_lines
+from support import REPO_COURSE
 
 A = "a0_warmup"
 STUDENT = "ada"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 SECRET_VALUE = "31.4159265"          # an "expected value" only hidden outputs carry
 REASON = "result 'softplus_big' differed: 20 values, largest error 3.2e+02 (relative 0.97)"
 VISIBLE_MESSAGE = "softplus([-2, 0, 3]): expected [0.127 0.693 3.049], got [0. 0. 3.]"

@@ -22,9 +22,9 @@ from gradkit_autograder.export import canvas_rows
 from gradkit_autograder.latedays import LMS_LATE_MARK
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO_COURSE
 
 A = "a0_warmup"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 ROSTER = [("alovelace", "Ada", "Lovelace", "100003"), ("ghopper", "Grace", "Hopper", "100002"),
           ("aturing", "Alan", "Turing", "100001")]
 

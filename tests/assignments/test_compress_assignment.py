@@ -8,8 +8,6 @@ The solution cells are read from the text source and run in a fresh namespace.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +15,15 @@ import torch
 
 from gradkit.compress import huffman, kmeans, linear_quant, mixed_precision, pruning, weight_sharing
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "assignments" / "tools"))
 from nbsource import load_source  # noqa: E402
+from support import REPO
 
 
 @pytest.fixture(scope="module")
 def solution():
     """The namespace after running every solution cell of the reference (with the set-up's imports)."""
     namespace = {"np": np, "torch": torch}
-    for cell in load_source(ROOT / "assignments" / "tools" / "sources" / "a6_efficient_dl.py"):
+    for cell in load_source(REPO / "assignments" / "tools" / "sources" / "a6_efficient_dl.py"):
         if cell.kind == "solution":
             exec(compile(cell.text, f"a6_efficient_dl:{cell.grade_id}", "exec"), namespace)
     return namespace
@@ -123,7 +120,7 @@ def _finetune_namespace(mutant=None):
     matplotlib.use("Agg")
     import build_notebooks
 
-    cells = load_source(ROOT / "assignments" / "tools" / "sources" / "a6_efficient_dl.py")
+    cells = load_source(REPO / "assignments" / "tools" / "sources" / "a6_efficient_dl.py")
     if mutant:
         cells = build_notebooks.apply_mutant(cells, next(m for m in build_notebooks.load_mutants("a6_efficient_dl")
                                                          if m.name == mutant))

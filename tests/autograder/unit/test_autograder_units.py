@@ -6,7 +6,6 @@ import io
 import math
 import os
 import zipfile
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -27,9 +26,9 @@ from gradkit_autograder.scratch import scratch_course
 from gradkit_autograder.settings import AssignmentSettings, SettingsError, load_settings
 from gradkit_autograder.snapshot import take_snapshot
 from gradkit_autograder.worker import screen_submission
+from support import REPO_COURSE
 
 A = "a0_warmup"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 
 
 # --- settings ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ page is opened in the same browser: its summary is there, and no hidden-test lin
 or value is. Screenshots land in ``$GRADKIT_BROWSER_SHOTS`` (default: the test's
 temporary folder) and are named in the failure message.
 
-Needs Debian's ``chromium`` and ``tests/browser/node_modules`` (``make browser-deps``);
+Needs Debian's ``chromium`` and ``tests/support/browser/node_modules`` (``make browser-deps``);
 without them the test fails with that instruction instead of being skipped.
 """
 
@@ -36,12 +36,12 @@ from gradkit_autograder.feedback import write_feedback
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
-from hidden_source import hidden_lines
+from support.hidden_source import hidden_lines
+from support import REPO
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
-BROWSER_DIR = ROOT / "tests" / "browser"
-STUDENT_CONFIG = ROOT / "course" / "student"
+BROWSER_DIR = REPO / "tests" / "support" / "browser"
+STUDENT_CONFIG = REPO / "course" / "student"
 CHROMIUM = os.environ.get("GRADKIT_CHROMIUM", "/usr/bin/chromium")
 A = "a0_warmup"
 ANSWER = ('def softplus(x):\n'
@@ -54,7 +54,7 @@ BAD_LOG = re.compile(r"^\[(E|C) |Traceback|Error fetching", re.M)
 def _need_browser() -> None:
     missing = [what for what, ok in (
         (CHROMIUM, Path(CHROMIUM).exists()),
-        ("tests/browser/node_modules/playwright-core", (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
+        ("tests/support/browser/node_modules/playwright-core", (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
         ("node", shutil.which("node") is not None)) if not ok]
     if missing:
         pytest.fail(f"the browser test needs {', '.join(missing)}: run `make browser-deps`")
@@ -127,7 +127,7 @@ def test_student_answers_validates_and_reads_feedback(tmp_path):
     _need_browser()
     shots = Path(os.environ.get("GRADKIT_BROWSER_SHOTS", tmp_path / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
-    course = scratch_course(Course.open(ROOT / "course"), tmp_path / "kit", [A])
+    course = scratch_course(Course.open(REPO / "course"), tmp_path / "kit", [A])
     release(course, [A])
     work = tmp_path / "home" / "student"
     work.mkdir(parents=True)

@@ -8,7 +8,6 @@ assignment declares (``resources:`` in assignment.yaml).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from gradkit_autograder import ledger
-from scripted_student import submission_with
+from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
@@ -27,10 +26,10 @@ from gradkit.distributed.ray_runtime import ray_session as embedded_ray
 from gradkit_autograder.grade import GradeError, grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course
+from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow
 A = "a0_warmup"
-REPO_COURSE = Path(__file__).resolve().parents[1] / "course"
 
 
 @pytest.fixture(scope="module")
