@@ -16,7 +16,7 @@ import time
 
 import ray
 
-from gradkit.distributed.ray_runtime import ensure_ray, wait_until_ready
+from gradkit.runtime import ensure_ray, wait_until_ready
 from gradkit.distributed.ring_allreduce import RingWorker, ring_allreduce
 from gradkit.distributed.torch_allreduce import (TorchAllReduceWorker, init_process_group,
                                                  torch_allreduce)

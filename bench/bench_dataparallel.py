@@ -27,7 +27,7 @@ import torch
 
 from gradkit.distributed import train
 from gradkit.distributed.examples import mlp_factory, synthetic_classification
-from gradkit.distributed.ray_runtime import ensure_ray
+from gradkit.runtime import ensure_ray
 
 STRATEGIES = ["ps-sync", "ps-async", "ring", "torch-allreduce", "ddp"]
 

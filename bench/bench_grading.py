@@ -106,7 +106,7 @@ def child_grade(course_dir: str, assignment: str, workers: int, address: str | N
     a Ray that is already up (as with ``--address`` on a running cluster). With
     ``address`` it joins that Ray instead (the scaling runs).
     """
-    from gradkit.distributed.ray_runtime import ray_session
+    from gradkit.runtime import ray_session
     from gradkit_autograder.course import Course
     from gradkit_autograder.grade import grade
 
@@ -242,7 +242,7 @@ def scaling(assignment: str, n: int, tmp: Path, class_dir: Path, pin: bool = Tru
     running Ray is compared (throughput ratio, target >= 1.8x), and every task's node
     is taken from the grading results.
     """
-    from gradkit.distributed.local_nodes import processes_of, start_node, stop_processes
+    from gradkit.runtime.local_nodes import processes_of, start_node, stop_processes
 
     env = dict(os.environ, RAY_AUTH_MODE="disabled", OMP_NUM_THREADS="1")
     env.pop("RAY_ADDRESS", None)

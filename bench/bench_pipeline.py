@@ -22,7 +22,7 @@ import argparse
 from gradkit.distributed.examples import make_mlp, synthetic_classification
 from gradkit.distributed.pipeline import Pipeline, split_sequential
 from gradkit.distributed.pipeline_timeline import ideal_speedup, plot_timeline
-from gradkit.distributed.ray_runtime import ensure_ray
+from gradkit.runtime import ensure_ray
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import ray
 from gradkit.distributed import STRATEGIES, train
 from gradkit.distributed.examples import make_mlp, mlp_factory, synthetic_classification
 from gradkit.distributed.pipeline import Pipeline, split_sequential
-from gradkit.distributed.ray_runtime import ensure_ray
+from gradkit.runtime import ensure_ray
 
 
 def plot(seconds: dict, path: str) -> str:

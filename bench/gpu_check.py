@@ -43,7 +43,7 @@ from gradkit.distributed import train
 from gradkit.distributed.devices import gpus_per_worker, resolve_use_gpu
 from gradkit.distributed.examples import make_mlp, mlp_factory, synthetic_classification
 from gradkit.distributed.pipeline import Pipeline, split_sequential
-from gradkit.distributed.ray_runtime import cluster_resources, ensure_ray
+from gradkit.runtime import cluster_resources, ensure_ray
 from gradkit.distributed.ring_allreduce import RingWorker, ring_allreduce
 from gradkit.distributed.torch_allreduce import (TorchAllReduceWorker, destroy_process_group,
                                                  init_process_group, torch_allreduce)

@@ -52,7 +52,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from gradkit_autograder.course import CourseError
     from gradkit_autograder.grade import GradeError
     from gradkit_autograder.settings import SettingsError
-    from gradkit.distributed.ray_runtime import RayStartError
+    from gradkit.runtime import RayStartError
     from gradkit_autograder.course_ray import CourseRayError
 
     return CourseError, GradeError, SettingsError, RayStartError, CourseRayError

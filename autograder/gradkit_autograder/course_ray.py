@@ -122,7 +122,7 @@ def start(course, num_cpus: int, attempts: int = 3) -> CourseRay:
 
 
 def _stop_temp_dir(temp_dir: str) -> int:
-    from gradkit.distributed.local_nodes import processes_of, stop_processes
+    from gradkit.runtime.local_nodes import processes_of, stop_processes
 
     if not Path(temp_dir).is_dir():
         return 0
@@ -158,7 +158,7 @@ def address_for(course, address: str | None) -> str | None:
     if ray is None:
         return None
     if ray.token_auth:
-        from gradkit.distributed.ray_runtime import use_machine_token
+        from gradkit.runtime import use_machine_token
 
         use_machine_token()
     return ray.address

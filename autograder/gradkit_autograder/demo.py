@@ -151,7 +151,7 @@ def run_demo_in(course: Course, dest: Path, workers: int | None, db_url: str | N
 def run_demo(course_dir: str | None = None, db_url: str | None = None, workers: int | None = None,
              keep: str | None = None, out: TextIO = sys.stdout) -> int:
     """Run the demo in ``keep`` (an empty or new folder) or a new temporary folder; both are kept."""
-    from gradkit.distributed.ray_runtime import ray_session
+    from gradkit.runtime import ray_session
 
     course = Course.open(course_dir)
     if keep:

@@ -160,7 +160,7 @@ def _course_config_dict(course: Course) -> dict:
 
 def _check_resources(settings: AssignmentSettings) -> None:
     """Refuse, before anything is queued, kernels that no node of the cluster can host."""
-    from gradkit.distributed.ray_runtime import InsufficientResourcesError, check_resources
+    from gradkit.runtime import InsufficientResourcesError, check_resources
 
     need = settings.resources
     per_kernel = {name: amount for name, amount in (("CPU", need.num_cpus), ("GPU", need.num_gpus))
@@ -346,7 +346,7 @@ def grade(course: Course, assignment: str, workers: int | None = None, address: 
         summary.elapsed_s = time.monotonic() - started
         return summary
 
-    from gradkit.distributed.ray_runtime import RayStartError, ray_session
+    from gradkit.runtime import RayStartError, ray_session
 
     lap = time.monotonic()
     joined = course_ray.address_for(course, address)

@@ -76,7 +76,7 @@ def verify_in(scratch: Course, assignments: list[str], workers: int | None,
 def verify(course: Course, assignments: list[str] | None = None, workers: int | None = None,
            out: TextIO = sys.stdout) -> bool:
     """Print one line per submission; True if every assignment passes."""
-    from gradkit.distributed.ray_runtime import ray_session
+    from gradkit.runtime import ray_session
 
     assignments = assignments or course.source_assignments()
     for a in assignments:

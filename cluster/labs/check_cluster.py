@@ -21,7 +21,7 @@ import time
 import ray
 import torch
 
-from gradkit.distributed.ray_runtime import cluster_resources, ray_session
+from gradkit.runtime import cluster_resources, ray_session
 
 
 @ray.remote

@@ -22,7 +22,7 @@ import numpy as np
 from gradkit.distributed.examples import digits_data, make_mlp
 from gradkit.distributed.pipeline import Pipeline, split_sequential
 from gradkit.distributed.pipeline_timeline import ideal_speedup, plot_timeline
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import torch
 
 from gradkit.distributed import STRATEGIES, train
 from gradkit.distributed.examples import digits_data, make_mlp, mlp_factory
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 
 
 def describe_staleness(values: list[int], bound: int) -> str:

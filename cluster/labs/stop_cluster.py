@@ -26,10 +26,10 @@ import sys
 from pathlib import Path
 
 try:
-    from gradkit.distributed.local_nodes import _name, processes_of, stop_processes
+    from gradkit.runtime.local_nodes import _name, processes_of, stop_processes
 except ImportError:   # run from a checkout without installing the kit
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
-    from gradkit.distributed.local_nodes import _name, processes_of, stop_processes
+    from gradkit.runtime.local_nodes import _name, processes_of, stop_processes
 
 __all__ = ["processes_of", "stop_processes"]
 

@@ -15,7 +15,7 @@ layers and what each may import):
 - ``gradkit.data``: small data sets that ship with the kit, a ``DataLoader`` and the
   sharding rule that data-parallel workers share.
 - ``gradkit.distributed`` (torch, ray): data- and model-parallel training of PyTorch
-  models on Ray; ``gradkit.distributed.ray_runtime`` (ray only) owns Ray's session.
+  models on Ray; ``gradkit.runtime.session`` (ray only) owns Ray's session.
 - ``gradkit.compress`` (torch; its kmeans, huffman, linear_quant, sparse_format and
   ledger modules numpy only): pruning, weight sharing, int8, Huffman coding, the size
   ledger and mixed-precision training (assignment a6).

@@ -27,7 +27,7 @@ import psutil
 import pytest
 import yaml
 
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect

@@ -237,7 +237,7 @@ def test_bubble_formulas_equal_the_library(a5):
 def local_ray():
     import ray
 
-    from gradkit.distributed.ray_runtime import ray_session
+    from gradkit.runtime import ray_session
 
     with ray_session(num_cpus=2, object_store_memory=80 * 2**20, quiet=True, what="test_a5_reference"):
         yield ray

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-from gradkit.distributed.local_nodes import NodeStartError, start_node
+from gradkit.runtime.local_nodes import NodeStartError, start_node
 from support import REPO
 
 pytestmark = pytest.mark.slow
@@ -238,7 +238,7 @@ def test_stop_cluster_stops_the_processes_of_one_temp_dir_and_spares_the_rest(tm
 def test_start_node_pins_a_node_to_its_cores_and_refuses_cores_it_does_not_have(tmp_path):
     """``cores=`` is what makes "1 CPU per node" one core per node (the scaling benchmark):
     a process started the way start_node starts ``ray start`` runs on those cores only."""
-    from gradkit.distributed.local_nodes import _affinity_setter
+    from gradkit.runtime.local_nodes import _affinity_setter
 
     available = sorted(os.sched_getaffinity(0))
     probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]

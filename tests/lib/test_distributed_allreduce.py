@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 ray = pytest.importorskip("ray")
 
-from gradkit.distributed import ray_runtime
+from gradkit import runtime
 from gradkit.distributed.devices import DeviceMismatchError, check_device
 from gradkit.distributed.ring_allreduce import RingWorker, chunk_bounds, ring_allreduce
 from gradkit.distributed.torch_allreduce import (TorchAllReduceWorker, destroy_process_group,
@@ -15,11 +15,11 @@ from gradkit.distributed.torch_allreduce import (TorchAllReduceWorker, destroy_p
 
 @pytest.fixture(scope="module")
 def ring_workers():
-    ray_runtime.ensure_ray(num_cpus=4)
+    runtime.ensure_ray(num_cpus=4)
     workers = [RingWorker.remote() for _ in range(4)]
-    ray_runtime.wait_until_ready(workers, "test ring workers")
+    runtime.wait_until_ready(workers, "test ring workers")
     yield workers
-    ray_runtime.shutdown_ray()
+    runtime.shutdown_ray()
 
 
 @settings(max_examples=60, deadline=None)

@@ -20,7 +20,8 @@ import torch
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.train")
 
-from gradkit.distributed import ray_runtime, train
+from gradkit import runtime
+from gradkit.distributed import train
 from gradkit.distributed.ddp import train_ddp
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -67,9 +68,9 @@ def crash_once_net(rank: int, crash_at: int, runs: str, marker: str) -> CrashOnc
 
 @pytest.fixture(scope="module", autouse=True)
 def embedded_ray():
-    ray_runtime.ensure_ray(num_cpus=2)
+    runtime.ensure_ray(num_cpus=2)
     yield
-    ray_runtime.shutdown_ray()
+    runtime.shutdown_ray()
 
 
 def test_ddp_resumes_after_a_worker_dies_and_equals_single_process(tmp_path):
@@ -96,7 +97,7 @@ def test_ddp_resumes_after_a_worker_dies_and_equals_single_process(tmp_path):
 
 
 def test_ddp_refuses_more_workers_than_cpus():
-    from gradkit.distributed import InsufficientResourcesError
+    from gradkit.runtime import InsufficientResourcesError
     with pytest.raises(InsufficientResourcesError, match=r"strategy='ddp', workers=3.*CPU: 3.*CPU: 2"):
         train(small_net, (np.zeros((30, 6), np.float32), np.zeros(30, np.int64)), strategy="ddp",
               workers=3, batch_size=2, use_gpu=False)

@@ -14,7 +14,8 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from gradkit.distributed import ray_runtime, train
+from gradkit import runtime
+from gradkit.distributed import train
 from gradkit.distributed.devices import (collective_backend, gpus_per_worker, resolve_use_gpu,
                                          worker_resources)
 from gradkit.distributed.pipeline import Pipeline, split_sequential
@@ -54,9 +55,9 @@ def test_use_gpu_must_be_a_known_value():
 def ray_with_one_logical_gpu():
     if ray.is_initialized():
         pytest.skip("needs its own Ray instance")
-    ray_runtime.ensure_ray(num_cpus=4, num_gpus=1)
+    runtime.ensure_ray(num_cpus=4, num_gpus=1)
     yield
-    ray_runtime.shutdown_ray()
+    runtime.shutdown_ray()
 
 
 def test_workers_share_one_gpu_and_still_equal_single_process(ray_with_one_logical_gpu):

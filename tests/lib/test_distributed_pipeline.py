@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 ray = pytest.importorskip("ray")
 
-from gradkit.distributed import ActorDiedError, ray_runtime
+from gradkit import runtime
+from gradkit.distributed import ActorDiedError
 from gradkit.distributed.pipeline import (Pipeline, StageError, schedule_ops, split_sequential)
 from gradkit.distributed.pipeline_timeline import (ideal_speedup, measured_bubble, plot_timeline,
                                                    theoretical_bubble)
@@ -27,9 +28,9 @@ def make_batch(n=21, seed=1):
 @pytest.fixture(scope="module", autouse=True)
 def embedded_ray():
     # 8 logical CPUs on a small machine: up to 3 + 3 + 2 mostly idle stage actors at once.
-    ray_runtime.ensure_ray(num_cpus=8)
+    runtime.ensure_ray(num_cpus=8)
     yield
-    ray_runtime.shutdown_ray()
+    runtime.shutdown_ray()
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_stage_that_dies_is_named():
 
 
 def test_more_stages_than_cpus_is_refused_before_scheduling():
-    from gradkit.distributed import InsufficientResourcesError
+    from gradkit.runtime import InsufficientResourcesError
     layers = [torch.nn.Linear(2, 2) for _ in range(9)]
     with pytest.raises(InsufficientResourcesError, match=r"9 stages: asked for 9 x \{CPU: 1\}.*CPU: 8"):
         Pipeline([torch.nn.Sequential(layer) for layer in layers], use_gpu=False)

@@ -9,8 +9,9 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from gradkit.distributed import (ActorDiedError, InsufficientResourcesError, WorkerError,
-                                 ray_runtime, shard_indices, train)
+from gradkit import runtime
+from gradkit.distributed import ActorDiedError, WorkerError, shard_indices, train
+from gradkit.runtime import InsufficientResourcesError
 
 # The models below live in this test module, which Ray's worker processes cannot import;
 # ship them by value instead.
@@ -46,9 +47,9 @@ def make_data(n=120, seed=0):
 
 @pytest.fixture(scope="module", autouse=True)
 def embedded_ray():
-    ray_runtime.ensure_ray(num_cpus=4)
+    runtime.ensure_ray(num_cpus=4)
     yield
-    ray_runtime.shutdown_ray()
+    runtime.shutdown_ray()
 
 
 def assert_same_parameters(result, reference, atol=1e-5):

@@ -118,15 +118,23 @@ def test_importing_the_numpy_layer_loads_no_torch_ray_or_grader(statement):
     assert loaded["heavy"] == [], f"`{statement}` imported {loaded['heavy']}"
 
 
-def test_ray_runtime_imports_ray_but_not_torch():
+def test_the_runtime_imports_ray_but_no_torch_and_no_teaching_code():
     loaded = run_python("""
         import json, sys
-        import gradkit.distributed.ray_runtime
-        from gradkit.distributed import ray_session, RayStartError
+        from gradkit.runtime import ray_session, RayStartError
         print(json.dumps({"torch": "torch" in sys.modules, "ray": "ray" in sys.modules,
-                          "strategies": "gradkit.distributed.trainer" in sys.modules}))
+                          "distributed": "gradkit.distributed" in sys.modules}))
     """)
-    assert loaded == {"torch": False, "ray": True, "strategies": False}
+    assert loaded == {"torch": False, "ray": True, "distributed": False}
+
+
+def test_the_distributed_package_does_not_import_the_runtime():
+    loaded = run_python("""
+        import json, sys
+        import gradkit.distributed
+        print(json.dumps({"runtime": sorted(m for m in sys.modules if m.startswith("gradkit.runtime"))}))
+    """)
+    assert loaded == {"runtime": []}
 
 
 WITHHOLD = """

@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from gradkit.data import load_digits
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 
 # nbgrader sets NBGRADER_EXECUTION while it grades or validates: the slow Ray Train part is skipped then.
 GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))

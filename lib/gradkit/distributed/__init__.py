@@ -2,8 +2,6 @@
 
 Modules, each with one job (read them in this order):
 
-- ``ray_runtime``: start or join Ray (``ray_session``); check resources before
-  scheduling. Imports ray but not torch, so the grader can use it cheaply.
 - ``devices``: GPU or CPU, GPUs per actor (fractions allowed), NCCL or gloo.
 - ``sharding``: ``ShardedSampler``, the torch sampler over ``gradkit.data.sharding``'s
   per-worker shards (reshuffled each epoch, disjoint, equal in size).
@@ -26,19 +24,11 @@ Modules, each with one job (read them in this order):
 import importlib
 
 # Names are imported lazily, on first use (PEP 562 module __getattr__): most modules
-# here import torch, and trainer imports every strategy, which takes seconds. A program
-# that only needs Ray's session (the grader: `gradkit.distributed.ray_runtime`) must
-# not pay for that, and `import gradkit.distributed.ray_runtime` runs this file first.
+# here import torch, and trainer imports every strategy, which takes seconds.
 _EXPORTS = {
     "DeviceMismatchError": "devices",
     "ActorDiedError": "errors",
     "DistributedTrainingError": "errors",
-    "InsufficientResourcesError": "ray_runtime",
-    "RayStartError": "ray_runtime",
-    "RaySession": "ray_runtime",
-    "ensure_ray": "ray_runtime",
-    "ray_session": "ray_runtime",
-    "shutdown_ray": "ray_runtime",
     "ShardedSampler": "sharding",
     "shard_indices": "sharding",
     "TrainResult": "results",

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gradkit.distributed import ray_runtime
+from gradkit import runtime
 from gradkit.distributed.devices import collective_backend, worker_resources
 from gradkit.distributed.results import TrainResult, epoch_record
 
@@ -149,7 +149,7 @@ def train_ddp(model_fn: Callable, X: np.ndarray, y: np.ndarray, workers: int, us
     called = time.perf_counter() if called is None else called
     called_wall = time.time() - (time.perf_counter() - called)
     per_worker = worker_resources(workers, use_gpu)
-    ray_runtime.check_resources(f"train(strategy='ddp', workers={workers})", per_worker, workers)
+    runtime.check_resources(f"train(strategy='ddp', workers={workers})", per_worker, workers)
     # NCCL needs a GPU per rank; with a shared (fractional) GPU, gloo moves CUDA tensors.
     devices = ["cuda"] * workers if use_gpu else ["cpu"] * workers
     backend = collective_backend(devices, [[rank] for rank in range(workers)]) \

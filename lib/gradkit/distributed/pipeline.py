@@ -34,7 +34,7 @@ import numpy as np
 import ray
 import torch
 
-from gradkit.distributed import ray_runtime
+from gradkit import runtime
 from gradkit.distributed.devices import actor_device, resolve_use_gpu, worker_resources
 from gradkit.distributed.errors import names_failure, wait_for
 from gradkit.distributed.local_training import resolve_loss
@@ -205,15 +205,15 @@ class Pipeline:
                  timeout_s: float = 300.0) -> None:
         if not stages:
             raise ValueError("Pipeline needs at least one stage, got an empty list")
-        ray_runtime.ensure_ray(address=address)
+        runtime.ensure_ray(address=address)
         self.num_stages = len(stages)
         self.timeout_s = timeout_s
         per_stage = worker_resources(self.num_stages, resolve_use_gpu(use_gpu))
-        ray_runtime.check_resources(f"Pipeline with {self.num_stages} stages", per_stage, self.num_stages)
+        runtime.check_resources(f"Pipeline with {self.num_stages} stages", per_stage, self.num_stages)
         loss_fn = resolve_loss(loss, np.zeros(1, dtype=np.int64)) if isinstance(loss, str) else loss
         self.stages = [PipelineStage.options(num_cpus=per_stage["CPU"], num_gpus=per_stage.get("GPU", 0))
                        .remote(index, module, loss_fn, lr) for index, module in enumerate(stages)]
-        ray_runtime.wait_until_ready(self.stages, "pipeline stages", timeout_s=min(timeout_s, 120.0))
+        runtime.wait_until_ready(self.stages, "pipeline stages", timeout_s=min(timeout_s, 120.0))
 
     def __enter__(self) -> "Pipeline":
         return self

@@ -15,7 +15,7 @@
 With the same ``seed``, ``"ps-sync"``, ``"ring"``, ``"torch-allreduce"`` and ``"ddp"`` over
 ``N`` workers with batch ``b`` (and ``"ps-async"`` with ``staleness=0``) follow the same trajectory as ``"single"`` with batch ``N * b`` (see ``sharding.py``).
 
-Ray is joined or started by :func:`gradkit.distributed.ray_runtime.ensure_ray`
+Ray is joined or started by :func:`gradkit.runtime.session.ensure_ray`
 (``address=None``: an embedded Ray on this machine) and left running for the next call.
 """
 
@@ -29,7 +29,7 @@ import ray
 import torch
 from torch.utils.data import BatchSampler
 
-from gradkit.distributed import ray_runtime
+from gradkit import runtime
 from gradkit.distributed.devices import resolve_use_gpu, worker_resources
 from gradkit.distributed.errors import wait_for
 from gradkit.distributed.local_training import (as_tensors, build_model, compute_gradients,
@@ -93,7 +93,7 @@ def train(model_fn: Callable[[], torch.nn.Module], data: tuple, strategy: str = 
     X, y = np.asarray(data[0]), np.asarray(data[1])
     if strategy == "single":
         return _train_single(model_fn, X, y, use_gpu, epochs, batch_size, lr, seed, loss, called)
-    ray_runtime.ensure_ray(address=address, num_cpus=num_cpus)
+    runtime.ensure_ray(address=address, num_cpus=num_cpus)
     gpu = resolve_use_gpu(use_gpu)
     if strategy == "ddp":
         from gradkit.distributed.ddp import train_ddp  # Ray Train is slow to import
@@ -135,7 +135,7 @@ def _train_on_actors(model_fn, X, y, strategy, workers, use_gpu, epochs, batch_s
     """Start the worker (and server) actors, run the epochs, always clean the actors up."""
     what = f"train(strategy={strategy!r}, workers={workers})"
     per_worker = worker_resources(workers, use_gpu)
-    ray_runtime.check_resources(what, per_worker, workers)
+    runtime.check_resources(what, per_worker, workers)
     data_refs = ray.put(X), ray.put(y)
     replicas = [DataParallelWorker.options(num_cpus=per_worker["CPU"],
                                            num_gpus=per_worker.get("GPU", 0)).remote(
@@ -146,7 +146,7 @@ def _train_on_actors(model_fn, X, y, strategy, workers, use_gpu, epochs, batch_s
         if strategy in ("ps-sync", "ps-async"):  # started while the replicas start
             servers = _start_servers(model_fn, seed, replicas, lr, workers, server_shards,
                                      staleness if strategy == "ps-async" else 0)
-        ray_runtime.wait_until_ready(replicas + servers, what, timeout_s=min(timeout_s, 120.0))
+        runtime.wait_until_ready(replicas + servers, what, timeout_s=min(timeout_s, 120.0))
         placement = ray.get([replica.where.remote() for replica in replicas])
         if strategy == "torch-allreduce":
             backend = init_process_group(replicas, backend="auto", timeout_s=min(timeout_s, 300.0))

@@ -20,7 +20,7 @@ from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import build_class, write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 from gradkit_autograder.channel import CHECK_MIME
 from gradkit_autograder.classbuilder import reference_notebook
 from gradkit_autograder.grade import grade

@@ -31,7 +31,7 @@ import nbformat
 import pytest
 import ray
 
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit_autograder.grade import GradeError, grade

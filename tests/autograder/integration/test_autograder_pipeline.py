@@ -26,7 +26,7 @@ from gradkit_autograder.course import Course
 from gradkit_autograder.demo import run_demo
 from gradkit_autograder.export import export
 from gradkit_autograder.feedback import write_feedback
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.report import write_report

@@ -23,7 +23,7 @@ from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
 from gradkit_autograder.export import export
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 from gradkit_autograder.grade import grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course

@@ -22,7 +22,7 @@ from support.scripted_student import submission_with
 from gradkit_autograder.classbuilder import write_submission
 from gradkit_autograder.collect import collect
 from gradkit_autograder.course import Course
-from gradkit.distributed.ray_runtime import ray_session as embedded_ray
+from gradkit.runtime import ray_session as embedded_ray
 from gradkit_autograder.grade import GradeError, grade
 from gradkit_autograder.release import release
 from gradkit_autograder.scratch import scratch_course

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gradkit.distributed.local_nodes import processes_of
+from gradkit.runtime.local_nodes import processes_of
 from gradkit_autograder import course_ray, ledger
 from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.cli import main

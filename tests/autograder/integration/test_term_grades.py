@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit.distributed.ray_runtime import ray_session
+from gradkit.runtime import ray_session
 from gradkit_autograder.classbuilder import build_class
 from gradkit_autograder.cli import main
 from gradkit_autograder.course import Course

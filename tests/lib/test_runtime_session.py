@@ -10,8 +10,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from gradkit.distributed import ray_runtime
-from gradkit.distributed.ray_runtime import RaySession, RayStartError, ray_session
+from gradkit import runtime
+from gradkit.runtime import session
+from gradkit.runtime.session import RaySession, RayStartError, ray_session
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,7 @@ def test_a_failed_start_is_retried_and_the_starter_alone_stops_ray(monkeypatch):
 
     monkeypatch.setattr(ray, "init", flaky_init)
     monkeypatch.setattr(ray, "shutdown", counted_shutdown)
-    monkeypatch.setattr(ray_runtime, "_RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(session, "_RETRY_PAUSE_S", 0.0)
     # Several attempts: on a busy machine real starts fail too (the fixed waits inside Ray).
     with ray_session(num_cpus=1, attempts=4, what="test") as outer:
         assert isinstance(outer, RaySession) and outer.started
@@ -57,8 +58,8 @@ def test_a_failed_start_is_retried_and_the_starter_alone_stops_ray(monkeypatch):
         with ray_session(what="inner") as inner:  # Ray is up: join it, never stop it
             assert not inner.started and inner.address == outer.address
         assert ray.is_initialized()
-        ray_runtime.ensure_ray()  # joins too, and so shutdown_ray leaves it alone
-        ray_runtime.shutdown_ray()
+        runtime.ensure_ray()  # joins too, and so shutdown_ray leaves it alone
+        runtime.shutdown_ray()
         assert ray.is_initialized() and len(calls) == started_after
     assert not ray.is_initialized()
 
@@ -83,7 +84,7 @@ def test_bad_attempts_are_refused():
 FSIZE_CHILD = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
-from gradkit.distributed.ray_runtime import RayStartError, ray_session
+from gradkit.runtime.session import RayStartError, ray_session
 import ray
 for store in (80 * 2**20, None):
     try:
