@@ -62,7 +62,7 @@ CHILD_FLAG = "--child-grade"
 
 def build_students(course, assignment: str, class_dir: Path, count: int) -> dict[str, str]:
     """``count`` submissions cycling through reference, blank and the mutants; id -> kind."""
-    from gradkit_autograder.classbuilder import build_class
+    from gradkit_autograder.grading.class_builder import build_class
 
     models = class_dir.parent / "models"
     kinds = build_class(course, assignment, models)
@@ -78,10 +78,10 @@ def build_students(course, assignment: str, class_dir: Path, count: int) -> dict
 
 def fresh_course(base: Path, assignment: str, class_dir: Path):
     """A scratch copy of the repository's course with ``assignment`` released and the class collected."""
-    from gradkit_autograder.collect import collect
-    from gradkit_autograder.course import Course
-    from gradkit_autograder.release import release
-    from gradkit_autograder.scratch import scratch_course
+    from gradkit_autograder.commands.collect import collect
+    from gradkit_autograder.state.course import Course
+    from gradkit_autograder.commands.release import release
+    from gradkit_autograder.state.scratch_course import scratch_course
 
     course = scratch_course(Course.open(REPO / "course"), base, [assignment])
     release(course, [assignment])
@@ -107,8 +107,8 @@ def child_grade(course_dir: str, assignment: str, workers: int, address: str | N
     ``address`` it joins that Ray instead (the scaling runs).
     """
     from gradkit.runtime import ray_session
-    from gradkit_autograder.course import Course
-    from gradkit_autograder.grade import grade
+    from gradkit_autograder.state.course import Course
+    from gradkit_autograder.commands.grade import grade
 
     start = time.perf_counter()
     with ray_session(address, num_cpus=None if address else workers, what="bench_grading", quiet=True):
@@ -308,7 +308,7 @@ def main() -> int:
     if args.plain_sample < 16:
         parser.error(f"--plain-sample must be at least 16, got {args.plain_sample}")
 
-    from gradkit_autograder.course import Course, ensure_tools_on_path
+    from gradkit_autograder.state.course import Course, ensure_tools_on_path
 
     ensure_tools_on_path()
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:

@@ -67,9 +67,9 @@ def build_course(dest: Path, students: int):
     import nbformat
 
     import similarity_class as gen
-    from gradkit_autograder.course import Course
-    from gradkit_autograder.release import release
-    from gradkit_autograder.scratch import scratch_course
+    from gradkit_autograder.state.course import Course
+    from gradkit_autograder.commands.release import release
+    from gradkit_autograder.state.scratch_course import scratch_course
 
     course = scratch_course(Course.open(REPO / "course"), dest, [A1])
     release(course, [A1])
@@ -126,7 +126,7 @@ def read_scores(course) -> dict[tuple[str, str], float]:
 
 def run_peer(course, peer_python: str, dest: Path):
     """copydetect on the extracted code: (seconds, scores) or None when it is not installed."""
-    from gradkit_autograder import similarity as sim
+    from gradkit_autograder.commands import similarity as sim
 
     check = subprocess.run([peer_python, "-c", "import copydetect"], capture_output=True)
     if check.returncode != 0:

@@ -63,7 +63,7 @@ c.OverwriteCells.add_missing_cells = True
 # every output of the cells that had them (a traceback quotes hidden lines).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "gradkit_autograder.feedback.HideHiddenTests",
+    "gradkit_autograder.commands.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

@@ -49,11 +49,11 @@ USAGE_ERROR = 2
 
 def user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that report a problem with the user's input, not a bug."""
-    from gradkit_autograder.course import CourseError
-    from gradkit_autograder.grade import GradeError
-    from gradkit_autograder.settings import SettingsError
+    from gradkit_autograder.state.course import CourseError
+    from gradkit_autograder.commands.grade import GradeError
+    from gradkit_autograder.state.settings import SettingsError
     from gradkit.runtime import RayStartError
-    from gradkit_autograder.course_ray import CourseRayError
+    from gradkit_autograder.commands.course_ray import CourseRayError
 
     return CourseError, GradeError, SettingsError, RayStartError, CourseRayError
 
@@ -203,7 +203,7 @@ def register(subparsers) -> None:
 
 
 def _course(args):
-    from gradkit_autograder.course import Course
+    from gradkit_autograder.state.course import Course
 
     return Course.open(args.course, args.db)
 
@@ -211,21 +211,21 @@ def _course(args):
 # --- handlers ----------------------------------------------------------------------------
 
 def _release(args) -> int:
-    from gradkit_autograder.release import release
+    from gradkit_autograder.commands.release import release
 
     course = _course(args)
     for s in release(course, args.assignments or None):
         print(f"released {s.assignment}: {s.notebooks} notebook(s), {s.graded_cells} graded cells "
               f"({s.points:g} points), {s.locked_cells} checksummed locked cells -> {s.release_dir}")
         if args.due:
-            from gradkit_autograder.latedays import set_due_date
+            from gradkit_autograder.state.late_days import set_due_date
 
             print(f"  due {set_due_date(course, s.assignment, args.due)} (UTC); late days count from it")
     return 0
 
 
 def _collect(args) -> int:
-    from gradkit_autograder.collect import collect
+    from gradkit_autograder.commands.collect import collect
 
     summary = collect(_course(args), args.path, args.assignment, args.canvas_submissions)
     for student, assignment, stamp in summary.imported:
@@ -265,7 +265,7 @@ def print_grade_summary(summary) -> None:
 def _ray(args) -> int:
     import os
 
-    from gradkit_autograder import course_ray
+    from gradkit_autograder.commands import course_ray
 
     course = _course(args)
     if args.action == "start":
@@ -282,7 +282,7 @@ def _ray(args) -> int:
 
 
 def _grade(args) -> int:
-    from gradkit_autograder.grade import grade
+    from gradkit_autograder.commands.grade import grade
 
     summary = grade(_course(args), args.assignment, workers=args.workers, address=args.address,
                     force=args.force, students=args.student)
@@ -293,7 +293,7 @@ def _grade(args) -> int:
 
 
 def _feedback(args) -> int:
-    from gradkit_autograder.feedback import write_feedback
+    from gradkit_autograder.commands.feedback import write_feedback
 
     paths = write_feedback(_course(args), args.assignment, args.student)
     for path in paths:
@@ -303,7 +303,7 @@ def _feedback(args) -> int:
 
 
 def _export(args) -> int:
-    from gradkit_autograder.export import export
+    from gradkit_autograder.commands.export import export
 
     path = export(_course(args), args.format, args.output)
     print(f"wrote {path}")
@@ -311,7 +311,7 @@ def _export(args) -> int:
 
 
 def _latedays(args) -> int:
-    from gradkit_autograder.latedays import apply_late_days
+    from gradkit_autograder.state.late_days import apply_late_days
 
     applied = apply_late_days(_course(args))
     for student, d in applied.late():
@@ -327,7 +327,7 @@ def _latedays(args) -> int:
 
 
 def _status(args) -> int:
-    from gradkit_autograder.term import format_student, term_table
+    from gradkit_autograder.commands.term import format_student, term_table
 
     rows, path, applied = term_table(_course(args), args.students or None)
     for student in dict.fromkeys(r.student for r in rows):
@@ -337,7 +337,7 @@ def _status(args) -> int:
 
 
 def _report(args) -> int:
-    from gradkit_autograder.report import write_report
+    from gradkit_autograder.commands.report import write_report
 
     report = write_report(_course(args), args.assignment, archives=args.archive)
     print(report.text)
@@ -346,7 +346,7 @@ def _report(args) -> int:
 
 
 def _similarity(args) -> int:
-    from gradkit_autograder.similarity import write_similarity
+    from gradkit_autograder.commands.similarity import write_similarity
 
     report = write_similarity(_course(args), args.assignment, args.archive, args.threshold)
     print("\n".join(report.summary))
@@ -360,14 +360,14 @@ def _similarity(args) -> int:
 
 
 def _verify(args) -> int:
-    from gradkit_autograder.verify import verify
+    from gradkit_autograder.commands.verify import verify
 
     ok = verify(_course(args), args.assignments or None, workers=args.workers, out=sys.stdout)
     return 0 if ok else 1
 
 
 def _demo(args) -> int:
-    from gradkit_autograder.demo import run_demo
+    from gradkit_autograder.commands.demo import run_demo
 
     return run_demo(args.course, args.db, workers=args.workers, keep=args.keep, out=sys.stdout)
 

@@ -110,7 +110,7 @@ if _withheld:
 
 
 def withheld_modules(assignment: str) -> list[str]:
-    from gradkit_autograder.settings import load_settings
+    from gradkit_autograder.state.settings import load_settings
 
     return list(load_settings(REPO / "assignments" / assignment).withheld)
 
@@ -344,7 +344,7 @@ def test_verify_rejects_a_check_that_cannot_tell_work_from_none(tmp_path):
     path = tmp_path / "assignments" / "a0_warmup" / "warmup.ipynb"
     nb = nbformat.read(str(path), as_version=4)
     hidden = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "test_softplus_hidden")
-    hidden.source = ("### BEGIN HIDDEN TESTS\nfrom gradkit_autograder.channel import report\n"
+    hidden.source = ("### BEGIN HIDDEN TESTS\nfrom gradkit_autograder.kernel.channel import report\n"
                      "softplus(1.0)\n"
                      "report('softplus_ran', 1.0)   # a flag that work not done reaches too\n"
                      "### END HIDDEN TESTS")

@@ -133,7 +133,7 @@ def _finetune_namespace(mutant=None):
 
 
 def _hidden_reports(namespace, code, seed, monkeypatch):
-    from gradkit_autograder import channel
+    from gradkit_autograder.kernel import channel
 
     reports: dict[str, list[dict]] = {}
 
@@ -149,7 +149,7 @@ def _hidden_reports(namespace, code, seed, monkeypatch):
 def test_finetune_check_holds_for_the_reference_and_catches_each_shortcut(monkeypatch):
     """Class 6 of issue 21: the fine-tuning cell's rules hold for the reference on every grading seed
     tried (the old flags held on none), and each stored shortcut fails the results it should."""
-    from gradkit_autograder.checks import check_cell
+    from gradkit_autograder.judging.trusted_checks import check_cell
 
     threads = torch.get_num_threads()   # the set-up cell sets one thread; this process gets its own back
     try:

@@ -30,8 +30,10 @@ matplotlib.use("Agg")
 from gradkit.gan import losses, measures, models, training  # noqa: E402
 
 import nbsource  # noqa: E402
-from gradkit_autograder import channel, checks, owncode  # noqa: E402
-from gradkit_autograder.settings import load_settings  # noqa: E402
+from gradkit_autograder.kernel import channel
+from gradkit_autograder.judging import trusted_checks as checks
+from gradkit_autograder.judging import own_code as owncode  # noqa: E402
+from gradkit_autograder.state.settings import load_settings  # noqa: E402
 from support import REPO
 
 

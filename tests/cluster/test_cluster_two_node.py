@@ -138,11 +138,11 @@ TRAIN_DRIVER = textwrap.dedent("""
 
 def _scratch_class(base: Path):
     """A scratch course with a0 released and two students collected: the reference and a blank."""
-    from gradkit_autograder.classbuilder import reference_notebook, write_submission
-    from gradkit_autograder.collect import collect
-    from gradkit_autograder.course import Course
-    from gradkit_autograder.release import release
-    from gradkit_autograder.scratch import scratch_course
+    from gradkit_autograder.grading.class_builder import reference_notebook, write_submission
+    from gradkit_autograder.commands.collect import collect
+    from gradkit_autograder.state.course import Course
+    from gradkit_autograder.commands.release import release
+    from gradkit_autograder.state.scratch_course import scratch_course
 
     course = scratch_course(Course.open(REPO / "course"), base, [A])
     release(course, [A])

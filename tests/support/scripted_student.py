@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradkit_autograder.classbuilder import reference_notebook
+from gradkit_autograder.grading.class_builder import reference_notebook
 
 
 def submission_with(source_path: Path, release_path: Path, answers: dict[str, str] | None = None,

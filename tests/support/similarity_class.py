@@ -24,8 +24,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from gradkit_autograder.classbuilder import reference_notebook
-from gradkit_autograder.conventions import solution_delimiters
+from gradkit_autograder.grading.class_builder import reference_notebook
+from gradkit_autograder.state.conventions import solution_delimiters
 
 A1 = "a1_gradients"
 NOTEBOOK = "gradients.ipynb"

@@ -82,7 +82,7 @@ with checking("forward_difference"):
 # (3.5**2 - 3**2) / 0.5 = 6.5: the true slope 6 plus the truncation error h * f''/2 = 0.5.
 expect_close("forward_difference(x**2, x=3.0, h=0.5)", got, 6.5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_forward_difference")
 _estimates = []
@@ -115,7 +115,7 @@ with checking("central_difference"):
 # (1.1**3 - 0.9**3) / 0.2 = 3.01: the true slope 3 plus h**2 * f'''/6 = 0.01.
 expect_close("central_difference(x**3, x=1.0, h=0.1)", got, 3.01)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_central_difference")
 _estimates = []
@@ -209,7 +209,7 @@ except ValueError:
 else:
     raise AssertionError("optimal_step('backward') should raise ValueError")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.kernel.channel import report
 
 report("optimal_step", [optimal_step("forward"), optimal_step("central")], rtol=1e-9)
 try:
@@ -264,7 +264,7 @@ with checking("numerical_gradient"):
     got = numerical_gradient(lambda m: m[0, 1] * m[1, 0], np.array([[1.0, 2.0], [3.0, 4.0]]))
 expect_close("numerical_gradient of m[0,1]*m[1,0] for a 2x2 m", got, [[0.0, 3.0], [2.0, 0.0]], atol=1e-6)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_numerical_gradient")
 for _k, _shape in enumerate([(1,), (4,), (3, 2), (2, 3, 2)]):
@@ -331,7 +331,7 @@ with checking("logistic_loss"):
 # z = [1000, 3000], y = [1, 0]: the first example costs ~0, the second ~3000.
 expect_close("logistic_loss with huge z (must be finite)", got, 1500.0, rtol=1e-9)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_logistic_loss")
 for _n, _d, _scale in [(1, 1, 1.0), (7, 3, 1.0), (20, 5, 300.0)]:
@@ -360,7 +360,7 @@ with checking("logistic_gradients"):
 expect_close("dw with w=0, b=0", dw, [0.5, -0.75])
 expect_close("db with w=0, b=0", db, 0.0)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_logistic_gradients")
 for _n, _d in [(1, 1), (9, 4), (30, 6)]:
@@ -427,7 +427,7 @@ with checking("gradient_check"):
 expect_close("gradient_check error for a gradient halved at entry 2", error, 0.5, rtol=1e-5)
 expect_equal("gradient_check worst index", tuple(where), (2,))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_gradient_check")
 for _shape in [(5,), (3, 4)]:
@@ -489,7 +489,7 @@ with checking("planted_bug_index"):
 if not isinstance(answer, (int, np.integer)) or not 0 <= answer < 6:
     raise AssertionError(f"planted_bug_index: expected an int from 0 to 5 (an index into theta), got {answer!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.kernel.channel import report
 
 report("planted_bug_index", planted_bug_index)
 ### END HIDDEN TESTS
@@ -573,7 +573,7 @@ except ValueError as err:
 else:
     raise AssertionError("topological_order on a graph with the cycle p -> q -> p should raise ValueError")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_topological_order")
 for _n in (1, 6, 25):
@@ -786,7 +786,7 @@ for text, result, (value, tangent) in checks:
         raise AssertionError(f"{text} with d = Dual(3, 1): expected a Dual, got {result!r}")
     expect_close(f"{text} with d = Dual(3, 1): (value, tangent)", (result.value, result.tangent), (value, tangent))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 def _random_program(rng, n_inputs, n_steps):
     """A random straight-line program: (op, i, j, c) over a growing list of values."""
@@ -835,7 +835,7 @@ with checking("derivative"):
     got = [derivative(lambda t: t**2 + 1, x) for x in (-1.0, 0.0, 2.5)]
 expect_close("derivative of x**2 + 1 at x = -1, 0, 2.5 (that is 2x)", got, [-2.0, 0.0, 5.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_derivative")
 for _k in range(10):
@@ -1068,7 +1068,7 @@ for text, result, expected in checks:
     if not all(isinstance(child, Value) for child in result.children) or not result.children:
         raise AssertionError(f"{text}: .children should hold the Values it was computed from, got {result.children!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_value_forward")
 _datas = []
@@ -1101,7 +1101,7 @@ expected = (math.exp(x_plain**2) * (2 - 1 / x_plain**2) - (1 - math.tanh(x_plain
             + math.sin(x_plain) / (x_plain + 1) + math.log(x_plain + 1) * math.cos(x_plain))
 expect_close("dy/dx for y = exp(x^2)/x - tanh x + log(x+1) sin x - relu(x-1) at x = 0.5", x.grad, expected)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 def _random_program(rng, n_inputs, n_steps):
     ops = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sin", "tanh", "relu", "const"]
@@ -1179,7 +1179,7 @@ expect_close("f at the lecture's point (2 decimals)", round(f_value, 2), 0.73)
 expect_close("[df/dw0, df/dx0, df/dw1, df/dx1, df/dw2] (2 decimals)", [round(g, 2) for g in grads],
              [-0.20, 0.39, -0.39, -0.59, 0.20])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_sigmoid_neuron")
 for _k in range(5):
@@ -1240,7 +1240,7 @@ with checking("jacobian_forward"):
 expect_close("jacobian_forward(small_f, [2, 3, -1])", J, expected_jacobian)
 expect_equal("passes of forward mode for n = 3 inputs", passes, 3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_jacobian_forward")
 for _n, _m in [(1, 1), (2, 5), (6, 2)]:
@@ -1278,7 +1278,7 @@ with checking("jacobian_reverse"):
 expect_close("jacobian_reverse(small_f, [2, 3, -1])", J, expected_jacobian)
 expect_equal("backward passes of reverse mode for m = 2 outputs", passes, 2)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_jacobian_reverse")
 for _n, _m in [(1, 1), (2, 5), (6, 2)]:

@@ -88,7 +88,7 @@ with checking("unbroadcast"):
         got = unbroadcast(g, shape)
         expect_close(f"unbroadcast(arange(12).reshape(3, 4), {shape})", got, expected)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_unbroadcast")
 for _k in range(12):
@@ -161,7 +161,7 @@ expect_close("div_vjp of 6 / 2 with grad 1: (1/2, -6/4)", (ga, gb), ([0.5], [-1.
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_binary_vjps")
 for _k, (_sa, _sb) in enumerate([((3, 4), (3, 4)), ((2, 1, 3), (4, 1)), ((5,), (2, 3, 5)), ((), (2, 2)), ((1, 3), (2, 1))]):
@@ -213,7 +213,7 @@ with checking("relu_vjp"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_unary_vjps")
 for _k, _shape in enumerate([(7,), (3, 4), (2, 3, 2)]):
@@ -281,7 +281,7 @@ with checking("mean_vjp"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_reduction_vjps")
 _cases = [((4,), None, False), ((3, 4), 0, False), ((3, 4), -1, True), ((2, 3, 4), (0, 2), False),
@@ -346,7 +346,7 @@ expect_close("matmul_vjp grad of B in a (2,) @ B (2, 4)", gb, [[1.0] * 4, [2.0] 
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_matmul_vjp")
 _shapes = [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((5,), (5,)), ((2, 3, 4), (4, 5)),
@@ -530,7 +530,7 @@ with checking("backward"):
     (v * 3.0).sum().backward()  # a second backward adds to v.grad
     expect_close("v.grad after a second backward (gradients accumulate: 5 + 3)", v.grad, [8.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 def _expression(x, w, b, c):
     # broadcasting, matmul, reductions, exp/log/relu, and x used twice
@@ -627,7 +627,7 @@ expect_close("softmax_cross_entropy([[0, 0], [1000, 0]], labels [0, 1])", loss.i
 # Gradient: (softmax - one_hot) / N = ([0.5, 0.5] - [1, 0]) / 2 and ([1, 0] - [0, 1]) / 2
 expect_close("its gradient (softmax - one_hot) / N", logits.grad, [[-0.25, 0.25], [0.5, -0.5]])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_softmax_cross_entropy")
 for _k, (_n, _c, _scale) in enumerate([(1, 2, 1.0), (8, 5, 3.0), (16, 10, 800.0)]):
@@ -675,7 +675,7 @@ with checking("multiclass_hinge_loss"):
 expect_close("multiclass_hinge_loss([[3, 1, 2.5]], label 0)", loss.item(), 0.5)
 expect_close("its gradient: -1 for the label, +1 for the violating class 2", scores.grad, [[-1.0, 0.0, 1.0]])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_hinge_loss")
 for _k, (_n, _c, _margin) in enumerate([(1, 3, 1.0), (10, 4, 1.0), (7, 10, 0.3)]):
@@ -742,7 +742,7 @@ with checking("check_against_library"):
 expect_close("library_error for a detached term (both libraries miss it the same way)", errors[0], 0.0, atol=1e-9)
 expect_close("numerical_error for a detached term: max of 3 p**2 at p = [1, 2]", errors[1], 12.0, rtol=1e-5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Rule, report, grading_rng
 
 _rng = grading_rng("test_check_against_library")
 _builds = [
@@ -857,7 +857,7 @@ with checking("binary_cross_entropy_with_logits"):
 expect_close("binary_cross_entropy_with_logits(z=[0, 1000, -1000], y=1)", loss.item(), (math.log(2) + 1000.0) / 3)
 expect_close("its gradient (sigmoid(z) - y) / N", z.grad, [-0.5 / 3, 0.0, -1.0 / 3])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_binary_cross_entropy")
 for _k, (_n, _scale) in enumerate([(1, 1.0), (20, 3.0), (30, 500.0)]):
@@ -936,7 +936,7 @@ if not check_accuracy >= 0.95:
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Rule, report, grading_rng
 
 from gradkit.data import load_digits as _load_digits
 

@@ -99,7 +99,7 @@ expect_equal("the order is rng.permutation(10)", [int(i) for b in batches for i 
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_minibatches")
 for _k, (_n, _b) in enumerate([(1, 1), (7, 7), (8, 3), (100, 32), (64, 16), (5, 10)]):
@@ -178,7 +178,7 @@ y_line = np.array([1.0, 3.0, 5.0, 7.0])  # exactly y = 2x + 1
 with checking("fit_normal_equations"):
     expect_close("fit_normal_equations on points of y = 2x + 1", fit_normal_equations(X_line, y_line), [2.0, 1.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_normal_equations")
 for _k, (_n, _d) in enumerate([(5, 1), (50, 3), (200, 8)]):
@@ -196,7 +196,7 @@ with checking("fit_gradient_descent"):
     theta, _ = fit_gradient_descent(X_line, y_line, lr=0.05, steps=3000)
 expect_close("fit_gradient_descent after 3000 steps (close to y = 2x + 1)", theta, [2.0, 1.0], rtol=1e-4, atol=1e-4)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_gradient_descent")
 _X = _rng.normal(size=(40, 3))
@@ -212,7 +212,7 @@ with checking("fit_sgd"):
 expect_equal("number of recorded losses for 400 epochs", len(losses), 400)
 expect_close("fit_sgd on y = 2x + 1 (no noise: SGD converges too)", theta, [2.0, 1.0], rtol=1e-3, atol=1e-3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_sgd_least_squares")
 _X = _rng.normal(size=(37, 2))
@@ -307,7 +307,7 @@ with checking("fit_polynomial"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_polynomial_fit")
 for _k, (_n, _deg) in enumerate([(3, 0), (12, 2), (30, 5), (9, 8)]):
@@ -361,7 +361,7 @@ with checking("best_degree"):
 if not isinstance(answer, (int, np.integer)) or not 0 <= answer <= 12:
     raise AssertionError(f"best_degree: expected an int between 0 and 12, got {answer!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.kernel.channel import report
 
 report("best_degree", best_degree)
 ### END HIDDEN TESTS
@@ -487,7 +487,7 @@ expect_equal("parameter shapes of Sequential(Linear(3, 4), Sequential(Linear(4, 
 import numpy as _np
 
 from gradkit import Tensor as _Tensor
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_modules")
 for _k, (_in, _out, _how) in enumerate([(1, 1, "he"), (5, 3, "he"), (7, 4, "xavier"), (64, 10, "xavier")]):
@@ -620,7 +620,7 @@ expect_close("d arctan(x) / dx at [0, 1, 2] is 1 / (1 + x^2)", t.grad, [1.0, 0.5
 import numpy as _np
 
 from gradkit import Tensor as _Tensor
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_activations")
 _x = _np.concatenate([_rng.normal(scale=3.0, size=(4, 5)), _np.array([[-300.0, -30.0, 0.5, 30.0, 300.0]])])
@@ -752,7 +752,7 @@ expect_close("parameter after 3 momentum steps with a constant gradient [1, 1]",
 expect_equal("p.grad after zero_grad()", p.grad, None)
 ### BEGIN HIDDEN TESTS
 from gradkit import Tensor as _Tensor
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_sgd_optimizer")
 for _k, (_lr, _mu) in enumerate([(0.1, 0.0), (0.05, 0.9), (0.3, 0.5)]):
@@ -808,7 +808,7 @@ if not later[-1] < first:
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_train_epoch")
 _X = _rng.normal(size=(23, 4)).astype(_np.float32)
@@ -1012,7 +1012,7 @@ import numpy as _np
 
 from gradkit import Tensor as _Tensor
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Rule, report, grading_rng
 
 _rng = grading_rng("test_digits_mlp")
 _model, _losses = train_digits_mlp(seed=int(_rng.integers(2**31)))
@@ -1066,7 +1066,7 @@ if not 2500 <= rate <= 5200:
 ### BEGIN HIDDEN TESTS
 import time as _time
 
-from gradkit_autograder.channel import Rule, report
+from gradkit_autograder.kernel.channel import Rule, report
 
 _calls = []
 _rate = measure_throughput(lambda: (_calls.append(1), _time.sleep(0.02)), batch_size=8, steps=4, warmup=1)

@@ -150,7 +150,7 @@ for name, a, b in zip(["0.weight", "0.bias", "2.weight", "2.bias"], grads_t, gra
 import numpy as _np
 import torch as _torch
 from gradkit.nn import mlp as _mlp
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_torch_mlp")
 _sizes = [int(_rng.integers(2, 9)), int(_rng.integers(2, 17)), int(_rng.integers(2, 17)), 10]
@@ -290,7 +290,7 @@ with checking("Generator and Discriminator"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 import torch as _torch
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_gan_models")
 _noise, _hidden = int(_rng.integers(1, 6)), int(_rng.integers(3, 20))
@@ -357,7 +357,7 @@ with checking("d_loss, g_loss_saturating, g_loss_non_saturating"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 import torch as _torch
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_gan_losses")
 _real = _np.concatenate([_rng.normal(scale=5, size=7), [100.0, -100.0]])
@@ -460,7 +460,7 @@ expect_equal("keys returned by train_step", sorted(out), ["d_fake", "d_loss", "d
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 import torch as _torch
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_train_step")
 
@@ -551,7 +551,7 @@ with checking("count_modes and high_quality_share"):
     expect_close("high-quality share of the same samples", high_quality_share(on_two, square, std=0.04), 55 / 95)
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_mode_counter")
 for _case in range(3):
@@ -647,7 +647,7 @@ expect_equal("samples of the trained generator", generate(G_small, 7).shape, (7,
 import numpy as _np
 import torch as _torch
 from gradkit.gan.data import ring_of_gaussians as _ring_of_gaussians
-from gradkit_autograder.channel import Rule, grading_rng, report
+from gradkit_autograder.kernel.channel import Rule, grading_rng, report
 
 _rng = grading_rng("test_train_ring")
 _device = _torch.device("cuda" if _torch.cuda.is_available() else "cpu")
@@ -860,7 +860,7 @@ import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
 from gradkit.gan.data import gan_digits as _gan_digits
-from gradkit_autograder.channel import Rule, grading_rng, report
+from gradkit_autograder.kernel.channel import Rule, grading_rng, report
 
 _rng = grading_rng("test_digit_models")
 _width, _noise = int(_rng.integers(2, 9)), int(_rng.integers(2, 17))

@@ -198,7 +198,7 @@ import tempfile as _tempfile
 
 import numpy as _np
 import ray as _ray
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_ray_basics")
 _names = globals()
@@ -391,7 +391,7 @@ for bad in [dict(rank=3, world_size=3), dict(rank=0, world_size=0), dict(rank=0,
         raise AssertionError(f"shard_indices(10, {bad}) should raise a ValueError")
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_sharding")
 for _k in range(6):
@@ -614,7 +614,7 @@ import tempfile as _tempfile
 import numpy as _np
 import ray as _ray
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_parameter_server_sync")
 for _n in (1, 2, 3):
@@ -698,7 +698,7 @@ if not (isinstance(gap, float) and gap < 1e-10):
 # The grader checks that the two trainings agree (Rule.near) and compares the gap.
 import numpy as _np
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Rule, report, grading_rng
 
 _rng = grading_rng("test_large_batch")
 _X, _y = _load_digits("train")
@@ -825,7 +825,7 @@ import time as _time
 import numpy as _np
 import ray as _ray
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Rule, report, grading_rng
 
 _rng = grading_rng("test_parameter_server_async")
 for _case in range(3):
@@ -1106,7 +1106,7 @@ with checking("ring_allreduce"):
 # partial sums of a ring.
 import numpy as _np
 import ray as _ray
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_ring_allreduce")
 
@@ -1223,7 +1223,7 @@ expect_equal("bytes each of 4 workers sends for 1000 float64 (2 * 3/4 * 8000)", 
 # from it. Both counts, reported and observed, are compared with the reference's.
 import numpy as _np
 import ray as _ray
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_ring_bytes")
 
@@ -1487,7 +1487,7 @@ import numpy as _np
 import ray as _ray
 import torch as _torch
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 
 class _StageHost:
@@ -1579,7 +1579,7 @@ with checking("bubble_fraction and theoretical_bubble"):
     naive = [(0, "F", 0, 0.0, 1.0), (1, "F", 0, 1.0, 2.0), (1, "B", 0, 2.0, 3.0), (0, "B", 0, 3.0, 4.0)]
     expect_close("bubble of a naive 2-stage step: each stage busy 2 of 4 seconds", bubble_fraction(naive, 2), 0.5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_bubble")
 report("theoretical_bubble", [theoretical_bubble(_p, _m) for _p in (1, 2, 3, 5) for _m in (1, 2, 4, 8)], rtol=1e-12)
@@ -1706,7 +1706,7 @@ expect_equal("one loss per factor", len(small), 2)
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import report, grading_rng
 
 _rng = grading_rng("test_scaling")
 _t = _rng.uniform(50, 500, size=4)
@@ -1802,7 +1802,7 @@ with checking("rule_breaks_at"):
 if answer not in [8 * k for k in factors] + [None]:
     raise AssertionError(f"rule_breaks_at: expected one of the batch sizes {[8 * k for k in factors]} or None, got {answer!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import report
+from gradkit_autograder.kernel.channel import report
 
 report("rule_breaks_at", -1.0 if rule_breaks_at is None else float(rule_breaks_at))
 ### END HIDDEN TESTS

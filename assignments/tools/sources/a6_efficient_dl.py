@@ -173,7 +173,7 @@ expect_close("magnitude_mask keeps everything at amount 0", magnitude_mask(torch
              [1.0, 1.0, 1.0])
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_magnitude_mask")
 for _k, _amount in enumerate([0.1, 0.5, 0.77, 0.9, 1.0]):
@@ -188,7 +188,7 @@ expect_close("global masks: the two smallest of all five are both in b", got["a"
 expect_close("global masks of b", got["b"].tolist(), [0.0, 0.0])
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_global_masks")
 _weights = {"w1": _torch.as_tensor(_rng.normal(size=(12, 9))),
@@ -280,7 +280,7 @@ import math as _math
 import numpy as _np
 import torch as _torch
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.channel import Rule, grading_rng, report
+from gradkit_autograder.kernel.channel import Rule, grading_rng, report
 
 _rng = grading_rng("test_finetune_pruned")
 _device = _torch.device("cuda" if _torch.cuda.is_available() else "cpu")
@@ -407,7 +407,7 @@ expect_close("one iteration from linear initialisation over [0, 4] with k=2",
              kmeans_1d(np.array([0.0, 1.0, 3.0, 4.0]), 2, iterations=1)[0], [0.5, 3.5])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_kmeans")
 for _k, (_n, _clusters) in enumerate([(50, 2), (400, 4), (1000, 16)]):
@@ -451,7 +451,7 @@ expect_close("centroid gradients: cluster 1 sums 2 + 3 (the 4 is pruned), cluste
              [1.0, 5.0, 0.0])
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_centroid_gradients")
 for _k, _clusters in enumerate([2, 8, 32]):
@@ -598,7 +598,7 @@ scale, zero_point = int8_qparams(np.array([[1.0, -2.0], [0.5, 0.25]]), "symmetri
 expect_close("symmetric per-channel scales", scale, [[2 / 127], [0.5 / 127]])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_int8")
 _x = _rng.normal(size=(7, 13)) * _rng.uniform(0.05, 4, size=(7, 1)) + _rng.normal(size=(7, 1))
@@ -722,7 +722,7 @@ with checking("huffman_decode"):
 expect_equal("a single symbol", huffman_decode(*huffman_encode([7, 7, 7], huffman_code({7: 3})), huffman_code({7: 3})),
              [7, 7, 7])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_huffman")
 _streams = {
@@ -901,7 +901,7 @@ expect_close("scales after each step (growth every 2 clean steps, overflow at st
 expect_close("which steps were taken", stepped, [1, 1, 0, 1, 1, 1])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import grading_rng, report
 
 _rng = grading_rng("test_loss_scaler")
 for _k in range(3):

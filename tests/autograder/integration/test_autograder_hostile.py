@@ -17,15 +17,15 @@ import nbformat
 import pytest
 
 from support.scripted_student import submission_with
-from gradkit_autograder.classbuilder import build_class, write_submission
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
+from gradkit_autograder.grading.class_builder import build_class, write_submission
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
 from gradkit.runtime import ray_session
-from gradkit_autograder.channel import CHECK_MIME
-from gradkit_autograder.classbuilder import reference_notebook
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.kernel.channel import CHECK_MIME
+from gradkit_autograder.grading.class_builder import reference_notebook
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO, REPO_COURSE
 
 pytestmark = pytest.mark.slow
@@ -117,7 +117,7 @@ FORGER = (SOFTPLUS_OK + "import IPython\nfrom IPython.display import display\n"
           " 'text/plain': 'forged'}, raw=True)\n"
           "getattr(IPython, 'get_' + 'ipython')().events.register('post_run_cell', _forge)\n"
           "def standardize(X):\n    return np.zeros(np.shape(X))\n")
-CHEAT_REPORT = ("import gradkit_autograder.channel as channel\n"
+CHEAT_REPORT = ("import gradkit_autograder.kernel.channel as channel\n"
                 "channel.report = lambda *args, **kwargs: None   # send nothing\n"
                 "def standardize(X):\n    return np.zeros(np.shape(X))\n")
 

@@ -17,12 +17,12 @@ import yaml
 
 from gradkit.runtime import ray_session
 from support.scripted_student import submission_with
-from gradkit_autograder.classbuilder import write_submission
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.grading.class_builder import write_submission
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ CAPTURE = textwrap.dedent('''
         _captured.append(expected)
     def expect_equal(what, got, expected):
         _captured.append(expected)
-    import gradkit_autograder.channel as _channel
+    import gradkit_autograder.kernel.channel as _channel
     _send = _channel.report
     def _report(key, value, **kwargs):
         _send(key, _captured[-1] if _captured else value, **kwargs)

@@ -32,14 +32,15 @@ import pytest
 import ray
 
 from gradkit.runtime import ray_session
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.grade import GradeError, grade
-from gradkit_autograder.kernelmanager import LimitedKernelManager
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
-from gradkit_autograder.sandbox import Secrets, decide_isolation, library_view, make_scratch
-from gradkit_autograder.worker import private_workspace
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.grade import GradeError, grade
+from gradkit_autograder.sandbox.kernel_manager import LimitedKernelManager
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
+from gradkit_autograder.sandbox.isolation import Secrets, decide_isolation, make_scratch
+from gradkit_autograder.sandbox.library_view import library_view
+from gradkit_autograder.grading.worker import private_workspace
 from support import REPO
 
 pytestmark = pytest.mark.slow

@@ -17,20 +17,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit_autograder import ledger
+from gradkit_autograder.state import grading_ledger as ledger
 from support.scripted_student import submission_with
-from gradkit_autograder.classbuilder import build_class, write_submission
+from gradkit_autograder.grading.class_builder import build_class, write_submission
 from gradkit_autograder.cli import build_parser, main
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.demo import run_demo
-from gradkit_autograder.export import export
-from gradkit_autograder.feedback import write_feedback
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.demo import run_demo
+from gradkit_autograder.commands.export import export
+from gradkit_autograder.commands.feedback import write_feedback
 from gradkit.runtime import ray_session
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.report import write_report
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.commands.report import write_report
+from gradkit_autograder.state.scratch_course import scratch_course
 from support.hidden_source import hidden_lines
 from support import REPO_COURSE
 
@@ -274,7 +274,7 @@ def test_verify_passes_on_a0_and_catches_a_useless_mutant(graded, tmp_path, caps
     shutil.copytree(scratch.source_dir(A) / "mutants" / "softplus_naive",
                     scratch.source_dir(A) / "mutants" / "not_wrong")
     release(scratch, [A])
-    from gradkit_autograder.classbuilder import reference_notebook
+    from gradkit_autograder.grading.class_builder import reference_notebook
 
     good = reference_notebook(scratch.source_dir(A) / "warmup.ipynb", scratch.release_dir(A) / "warmup.ipynb")
     nbformat.write(good, str(scratch.source_dir(A) / "mutants" / "not_wrong" / "warmup.ipynb"))

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from gradkit_autograder import ledger
-from gradkit_autograder.classbuilder import build_class
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.export import export
+from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.grading.class_builder import build_class
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.export import export
 from gradkit.runtime import ray_session
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow

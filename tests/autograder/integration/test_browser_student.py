@@ -30,12 +30,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.feedback import write_feedback
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.feedback import write_feedback
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support.hidden_source import hidden_lines
 from support import REPO
 

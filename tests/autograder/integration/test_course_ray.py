@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 
 from gradkit.runtime.local_nodes import processes_of
-from gradkit_autograder import course_ray, ledger
-from gradkit_autograder.classbuilder import build_class
+from gradkit_autograder.commands import course_ray
+from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.cli import main
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow

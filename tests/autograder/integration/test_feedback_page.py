@@ -24,10 +24,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_markdown_cell, new_output
 
-from gradkit_autograder.course import CONFIG_FILE, Course
-from gradkit_autograder.feedback import HIDDEN_FAILED, write_feedback
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.state.course import CONFIG_FILE, Course
+from gradkit_autograder.commands.feedback import HIDDEN_FAILED, write_feedback
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support.hidden_source import hidden_lines
 from support import REPO_COURSE
 

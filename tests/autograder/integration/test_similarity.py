@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 
 import support.similarity_class as gen
-from gradkit_autograder import similarity as sim
-from gradkit_autograder import winnowing
-from gradkit_autograder.classbuilder import build_class
+from gradkit_autograder.commands import similarity as sim
+from gradkit_autograder.similarity import winnowing
+from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.cli import main
-from gradkit_autograder.course import Course
-from gradkit_autograder.demo import plant_copy
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.demo import plant_copy
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO_COURSE
 
 A1 = gen.A1

@@ -30,10 +30,10 @@ import nbformat
 import pytest
 
 from gradkit.runtime import ray_session
-from gradkit_autograder.classbuilder import build_class
+from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.cli import main
-from gradkit_autograder.course import Course
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO_COURSE
 
 pytestmark = pytest.mark.slow

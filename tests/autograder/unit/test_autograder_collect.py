@@ -15,13 +15,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit_autograder.classbuilder import reference_notebook
-from gradkit_autograder.collect import collect, released_name
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.export import canvas_rows
-from gradkit_autograder.latedays import LMS_LATE_MARK
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.grading.class_builder import reference_notebook
+from gradkit_autograder.commands.collect import collect, released_name
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.commands.export import canvas_rows
+from gradkit_autograder.state.late_days import LMS_LATE_MARK
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 from support import REPO_COURSE
 
 A = "a0_warmup"

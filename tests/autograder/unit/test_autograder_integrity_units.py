@@ -18,14 +18,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from gradkit_autograder import cgroups
-from gradkit_autograder.channel import Rule, encode_value
-from gradkit_autograder.checks import check_cell
-from gradkit_autograder.classbuilder import _does_nothing
-from gradkit_autograder.owncode import own_code_problems, solutions_tested_by, tampering_problems
-from gradkit_autograder.settings import AssignmentSettings, OwnCode, SettingsError
-from gradkit_autograder.sandbox import library_view
-from gradkit_autograder.worker import repair_metadata
+from gradkit_autograder.sandbox import cgroups
+from gradkit_autograder.kernel.channel import Rule, encode_value
+from gradkit_autograder.judging.trusted_checks import check_cell
+from gradkit_autograder.grading.class_builder import _does_nothing
+from gradkit_autograder.judging.own_code import own_code_problems, solutions_tested_by, tampering_problems
+from gradkit_autograder.state.settings import AssignmentSettings, OwnCode, SettingsError
+from gradkit_autograder.sandbox.library_view import library_view
+from gradkit_autograder.grading.worker import repair_metadata
 
 W = ["gradkit.autodiff.numerical"]
 
@@ -318,7 +318,7 @@ def test_withheld_module_raises_an_import_error_that_says_so_and_the_rest_import
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=view)
     assert proc.returncode == 0, proc.stderr
     assert "gradkit.autodiff.numerical is withheld while grading" in proc.stdout
-    assert os.path.exists(os.path.join(view, "gradkit_autograder", "channel.py"))
+    assert os.path.exists(os.path.join(view, "gradkit_autograder", "kernel", "channel.py"))
     assert not os.path.exists(os.path.join(view, "gradkit_autograder", "grade.py"))
 
 
@@ -338,7 +338,7 @@ def test_cgroup_caps_the_memory_of_children_together_and_ends_them_all():
               f"kids = [subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session=True) "
               f"for _ in range(3)]\n"
               f"time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-m", "gradkit_autograder.kernel_launch",
+    parent = subprocess.Popen([sys.executable, "-m", "gradkit_autograder.kernel.launch",
                                *[f"--cgroup-procs={p}" for p in procs], "--", sys.executable, "-c", script])
     try:
         deadline = time.monotonic() + 60

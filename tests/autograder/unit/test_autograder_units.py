@@ -12,20 +12,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from gradkit_autograder.channel import encode_value
-from gradkit_autograder.checks import check_cell, compare
-from gradkit_autograder.classbuilder import reference_notebook, write_submission
+from gradkit_autograder.kernel.channel import encode_value
+from gradkit_autograder.judging.trusted_checks import check_cell, compare
+from gradkit_autograder.grading.class_builder import reference_notebook, write_submission
 from gradkit_autograder.cli import main
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.export import canvas_rows
-from gradkit_autograder.grade import content_hash
-from gradkit_autograder.kernel_launch import _parse
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
-from gradkit_autograder.settings import AssignmentSettings, SettingsError, load_settings
-from gradkit_autograder.snapshot import take_snapshot
-from gradkit_autograder.worker import screen_submission
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.commands.export import canvas_rows
+from gradkit_autograder.commands.grade import content_hash
+from gradkit_autograder.kernel.launch import _parse
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
+from gradkit_autograder.state.settings import AssignmentSettings, SettingsError, load_settings
+from gradkit_autograder.state.snapshot import take_snapshot
+from gradkit_autograder.grading.worker import screen_submission
 from support import REPO_COURSE
 
 A = "a0_warmup"

@@ -14,9 +14,9 @@ import shutil
 import pytest
 from hypothesis import given, strategies as st
 
-from gradkit_autograder.course import CONFIG_FILE, Course, CourseError
-from gradkit_autograder.export import canvas_rows, export
-from gradkit_autograder.latedays import (Policy, Submitted, apply_late_days, days_late, decide,
+from gradkit_autograder.state.course import CONFIG_FILE, Course, CourseError
+from gradkit_autograder.commands.export import canvas_rows, export
+from gradkit_autograder.state.late_days import (Policy, Submitted, apply_late_days, days_late, decide,
                                          penalty_points, set_due_date)
 from support import REPO_COURSE
 
@@ -175,7 +175,7 @@ def test_class_with_early_ontime_late_toolate_and_an_extension(gradebook_course)
 
 
 def test_report_shows_days_used_and_left_and_only_tests_that_failed_someone(gradebook_course):
-    from gradkit_autograder.report import write_report
+    from gradkit_autograder.commands.report import write_report
 
     apply_late_days(gradebook_course)
     report = write_report(gradebook_course, "a2")
@@ -198,8 +198,8 @@ def test_set_due_date_moves_the_deadline_and_rejects_nonsense(gradebook_course):
 
 def test_an_lms_late_mark_without_a_time_is_said_everywhere_a_late_day_is_listed(gradebook_course, capsys):
     from gradkit_autograder.cli import main
-    from gradkit_autograder.latedays import LMS_LATE_MARK
-    from gradkit_autograder.report import write_report
+    from gradkit_autograder.state.late_days import LMS_LATE_MARK
+    from gradkit_autograder.commands.report import write_report
 
     course = gradebook_course
     (course.root / "submission_times.csv").unlink()            # "late"'s a1 has no time now

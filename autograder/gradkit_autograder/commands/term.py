@@ -14,8 +14,8 @@ import datetime
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.latedays import Applied, apply_late_days, due_with_extension, final_score
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.state.late_days import Applied, apply_late_days, due_with_extension, final_score
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import stat
 
 from nbgrader.api import BaseCell, Comment, Grade
 
-from gradkit_autograder.course import Course
-from gradkit_autograder.contract import GradingResult
-from gradkit_autograder.conventions import TIMESTAMP_FILE
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.grading.contract import GradingResult
+from gradkit_autograder.state.conventions import TIMESTAMP_FILE
 
 
 def _rows_by_cell(gb, model, sub_nb) -> dict:

@@ -17,15 +17,15 @@ from typing import TextIO
 
 from nbgrader.api import MissingEntry
 
-from gradkit_autograder.classbuilder import build_class
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.export import export
-from gradkit_autograder.feedback import write_feedback
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.report import write_report
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.grading.class_builder import build_class
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.commands.export import export
+from gradkit_autograder.commands.feedback import write_feedback
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.commands.report import write_report
+from gradkit_autograder.state.scratch_course import scratch_course
 
 
 def _grade_table(course: Course, assignments: list[str]) -> list[str]:
@@ -160,7 +160,7 @@ def run_demo(course_dir: str | None = None, db_url: str | None = None, workers: 
             raise CourseError(f"--keep {dest}: the folder is not empty; give a new or empty folder")
     else:
         dest = Path(tempfile.mkdtemp(prefix="gradkit-demo-"))
-    from gradkit_autograder.course_ray import address_for
+    from gradkit_autograder.commands.course_ray import address_for
 
     with ray_session(address_for(course, None), num_cpus=workers or os.cpu_count() or 1, what="gradkit demo"):
         code = run_demo_in(course, dest, workers, db_url, out)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.latedays import apply_late_days, final_score
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.state.late_days import apply_late_days, final_score
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 

@@ -26,13 +26,14 @@ from typing import Iterator
 
 import nbformat
 
-from gradkit_autograder.checks import notebook_reports
-from gradkit_autograder.contract import GradingJob, GradingResult, NotebookResult
-from gradkit_autograder.conventions import TIMESTAMP_FILE, course_id
-from gradkit_autograder.course import ensure_tools_on_path, quiet_nbgrader
-from gradkit_autograder.sandbox import Isolation, Secrets, decide_isolation, library_view
-from gradkit_autograder.settings import AssignmentSettings
-from gradkit_autograder.snapshot import restore_snapshot, snapshot_digest
+from gradkit_autograder.judging.trusted_checks import notebook_reports
+from gradkit_autograder.grading.contract import GradingJob, GradingResult, NotebookResult
+from gradkit_autograder.state.conventions import TIMESTAMP_FILE, course_id
+from gradkit_autograder.state.course import ensure_tools_on_path, quiet_nbgrader
+from gradkit_autograder.sandbox.isolation import Isolation, Secrets, decide_isolation
+from gradkit_autograder.sandbox.library_view import library_view
+from gradkit_autograder.state.settings import AssignmentSettings
+from gradkit_autograder.state.snapshot import restore_snapshot, snapshot_digest
 
 
 # --- the private workspace ---------------------------------------------------------
@@ -275,7 +276,7 @@ def _autograde_config(job: GradingJob, root: Path, tmp: Path, isolation: Isolati
     from nbgrader.preprocessors import Execute
     from traitlets.config import Config
 
-    from gradkit_autograder.execute import GuardedExecute
+    from gradkit_autograder.grading.execute import GuardedExecute
 
     settings = AssignmentSettings.from_dict(job.settings)
     limits = settings.limits

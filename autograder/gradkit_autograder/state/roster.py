@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 
-from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.state.course import Course, CourseError
 
 ROSTER_FILE = "roster.csv"
 ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "lms_user_id")

@@ -48,9 +48,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.latedays import LMS_LATE_MARK
-from gradkit_autograder.roster import RosterEntry, by_canvas_id, ensure_in_gradebook, load_roster
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.state.late_days import LMS_LATE_MARK
+from gradkit_autograder.state.roster import RosterEntry, by_canvas_id, ensure_in_gradebook, load_roster
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
 CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")

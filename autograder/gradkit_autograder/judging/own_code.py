@@ -27,7 +27,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from gradkit_autograder.settings import OwnCode
+from gradkit_autograder.state.settings import OwnCode
 
 # Never in a student's cell. Each of the first kind reaches a module without spelling its name
 # (so the own-code check could not follow it); each of the second can also change names, modules

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gradkit_autograder.channel import CHECK_MIME
+from gradkit_autograder.kernel.channel import CHECK_MIME
 
 # cell id -> key -> reference payload; one such map per notebook
 CellReports = dict[str, dict[str, list[dict[str, Any]]]]

@@ -37,9 +37,9 @@ import nbformat
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
 
-from gradkit_autograder.channel import CHECK_MIME
-from gradkit_autograder.course import Course, CourseError, find_released
-from gradkit_autograder.latedays import Policy, apply_late_days, late_sentence
+from gradkit_autograder.kernel.channel import CHECK_MIME
+from gradkit_autograder.state.course import Course, CourseError, find_released
+from gradkit_autograder.state.late_days import Policy, apply_late_days, late_sentence
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"

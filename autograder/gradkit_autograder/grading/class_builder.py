@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from gradkit_autograder.conventions import TIMESTAMP_FILE, solution_delimiters
-from gradkit_autograder.course import Course
+from gradkit_autograder.state.conventions import TIMESTAMP_FILE, solution_delimiters
+from gradkit_autograder.state.course import Course
 
 MUTANTS_DIR = "mutants"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from gradkit_autograder.conventions import hidden_test_delimiters, solution_delimiters
-from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.state.conventions import hidden_test_delimiters, solution_delimiters
+from gradkit_autograder.state.course import Course, CourseError
 
 
 def leak_markers(config) -> tuple[str, ...]:

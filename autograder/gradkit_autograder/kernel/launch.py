@@ -1,4 +1,4 @@
-"""Start a Jupyter kernel under limits: ``python -m gradkit_autograder.kernel_launch``.
+"""Start a Jupyter kernel under limits: ``python -m gradkit_autograder.kernel.launch``.
 
 The grader puts this module in front of the kernel's command line. It applies
 the limits to its own process and then ``exec``s the rest of the command line,
@@ -7,10 +7,10 @@ kernel starts inherits them. Only the standard library is used.
 
 In the strongest mode (``bwrap``, see ``sandbox``) it runs twice::
 
-    python -m gradkit_autograder.kernel_launch --cgroup-procs /sys/fs/cgroup/memory/.../cgroup.procs \\
+    python -m gradkit_autograder.kernel.launch --cgroup-procs /sys/fs/cgroup/memory/.../cgroup.procs \\
         --memory-mb 2048 --file-mb 64 -- \\
       bwrap --unshare-pid --die-with-parent ... (only the bound folders exist) -- \\
-        python -m gradkit_autograder.kernel_launch --uid 61234 -- \\
+        python -m gradkit_autograder.kernel.launch --uid 61234 -- \\
           python -m ipykernel_launcher -f kernel.json
 
 - ``--cgroup-procs``: join a cgroup that the grader made for this kernel (memory
@@ -127,7 +127,7 @@ def join_cgroups(procs_files: list[str]) -> None:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gradkit_autograder.kernel_launch")
+    parser = argparse.ArgumentParser(prog="gradkit_autograder.kernel.launch")
     parser.add_argument("--cgroup-procs", action="append", default=[],
                         help="cgroup.procs file of a cgroup to join (limits for the whole tree)")
     parser.add_argument("--memory-mb", type=int, default=0, help="address-space cap per process (0: none)")

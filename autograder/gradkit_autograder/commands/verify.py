@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from gradkit_autograder.classbuilder import build_class
-from gradkit_autograder.collect import collect
-from gradkit_autograder.course import Course
-from gradkit_autograder.grade import grade
-from gradkit_autograder.release import release
-from gradkit_autograder.scratch import scratch_course
+from gradkit_autograder.grading.class_builder import build_class
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.commands.grade import grade
+from gradkit_autograder.commands.release import release
+from gradkit_autograder.state.scratch_course import scratch_course
 
 
 @dataclass
@@ -81,7 +81,7 @@ def verify(course: Course, assignments: list[str] | None = None, workers: int | 
     assignments = assignments or course.source_assignments()
     for a in assignments:
         course.require_source(a)
-    from gradkit_autograder.course_ray import address_for
+    from gradkit_autograder.commands.course_ray import address_for
 
     with ray_session(address_for(course, None), num_cpus=workers or os.cpu_count() or 1, what="gradkit verify"), \
             tempfile.TemporaryDirectory(prefix="gradkit-verify-") as tmp:

@@ -53,15 +53,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradkit_autograder import cgroups
+from gradkit_autograder.sandbox import cgroups
+from gradkit_autograder.sandbox.library_view import library_view
 
 UID_BASE = 20000
 UID_SPAN = 40000
 LIBRARY_MOUNT = "/gradkit"          # where the library view appears inside a bwrap sandbox
 # System folders a Python kernel needs, bound read-only when present.
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
-# The grader's package as the kernel needs it: the trusted channel and the launcher.
-KERNEL_SIDE_MODULES = ("__init__.py", "channel.py", "kernel_launch.py")
 
 
 @dataclass(frozen=True)
@@ -117,50 +116,6 @@ def default_secrets(course_root: str, source_base: str) -> Secrets:
     return Secrets(tuple(sorted(hide)), tuple(sorted({sys.prefix, sys.base_prefix})))
 
 
-# --- the library as the kernel sees it ------------------------------------------------------
-
-def _withheld_stub(module: str) -> str:
-    return (f'"""Withheld while grading."""\n'
-            f"raise ImportError({module!r} ' is withheld while grading: this assignment asks you "
-            f"to write it yourself, in your notebook')\n")
-
-
-def library_view(withheld: tuple[str, ...], dest: str | Path) -> str:
-    """A read-only copy of ``gradkit`` without the ``withheld`` modules, made at ``dest``.
-
-    Each withheld module (or package) is replaced by a module that raises an
-    ImportError saying so. The copy also holds the kernel side of the grader
-    (the trusted channel and the launcher), nothing else of it. It takes a few
-    milliseconds: each task makes its own in its private folder, so nothing of it
-    outlives the task.
-    """
-    import gradkit
-    import gradkit_autograder
-
-    view = Path(dest)
-    view.mkdir()
-    library = Path(gradkit.__file__).resolve().parent
-    shutil.copytree(library, view / "gradkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for module in withheld:
-        parts = module.split(".")[1:]
-        target = view.joinpath("gradkit", *parts)
-        if target.is_dir():
-            shutil.rmtree(target)
-            target.mkdir()
-            (target / "__init__.py").write_text(_withheld_stub(module))
-        elif target.with_suffix(".py").exists() or target.parent.is_dir():
-            target.with_suffix(".py").write_text(_withheld_stub(module))
-    grader = view / "gradkit_autograder"
-    grader.mkdir()
-    for name in KERNEL_SIDE_MODULES:
-        shutil.copyfile(Path(gradkit_autograder.__file__).resolve().parent / name, grader / name)
-    for dirpath, dirnames, filenames in os.walk(view):
-        os.chmod(dirpath, 0o755)
-        for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o644)
-    return str(view)
-
-
 # --- the kernel's command line ------------------------------------------------------------------
 
 def _python_folders() -> list[str]:
@@ -209,7 +164,7 @@ def bwrap_args(isolation: Isolation, cwd: str, runtime_dir: str, sockets: str = 
 def launch_prefix(isolation: Isolation, *, cwd: str, runtime_dir: str = "", sockets: str = "",
                   memory_mb: int = 0, file_mb: int = 0, cgroup_procs: list[str] = ()) -> list[str]:
     """The command line put in front of the kernel's, in every mode (the one place it is built)."""
-    launcher = [sys.executable, "-m", "gradkit_autograder.kernel_launch"]
+    launcher = [sys.executable, "-m", "gradkit_autograder.kernel.launch"]
     limits = ["--memory-mb", str(memory_mb), "--file-mb", str(file_mb)]
     drop = ["--uid", str(isolation.uid), "--gid", str(isolation.uid)] if isolation.uid >= 0 else []
     outer = launcher + [f"--cgroup-procs={p}" for p in cgroup_procs]
@@ -244,7 +199,7 @@ def probe(isolation: Isolation) -> str:
             os.chown(workdir, isolation.uid, isolation.uid)
         isolation = dataclasses.replace(isolation, library_view=library_view((), Path(workdir) / "view"))
         cmd = launch_prefix(isolation, cwd=workdir, runtime_dir=workdir) + [
-            sys.executable, "-c", "import ipykernel, numpy, gradkit, gradkit_autograder.channel"]
+            sys.executable, "-c", "import ipykernel, numpy, gradkit, gradkit_autograder.kernel.channel"]
         env = dict(os.environ, PYTHONPATH=library_path(isolation), HOME=workdir)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=workdir, env=env)

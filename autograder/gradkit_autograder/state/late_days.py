@@ -41,7 +41,7 @@ import datetime
 import math
 from dataclasses import dataclass, field, fields
 
-from gradkit_autograder.course import Course, CourseError
+from gradkit_autograder.state.course import Course, CourseError
 
 DAY_S = 86400.0
 DUE_DATES_FILE = "due_dates.csv"

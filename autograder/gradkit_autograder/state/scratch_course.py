@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gradkit_autograder.course import CONFIG_FILE, Course
+from gradkit_autograder.state.course import CONFIG_FILE, Course
 
 
 def scratch_course(course: Course, dest: Path, assignments: list[str] | None = None,

@@ -38,8 +38,8 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import DottedObjectName, Dict, Float, Integer, Type, Unicode
 
-from gradkit_autograder.channel import SEED_VARIABLE
-from gradkit_autograder.sandbox import Isolation, launch_prefix, library_path
+from gradkit_autograder.kernel.channel import SEED_VARIABLE
+from gradkit_autograder.sandbox.isolation import Isolation, launch_prefix, library_path
 
 # Variables a kernel may keep from the grader's environment; everything else
 # (RAY_*, credentials, JUPYTER_* paths of the grader) is dropped.
@@ -94,7 +94,7 @@ class LimitedKernelManager(AsyncKernelManager):
     runtime_dir = Unicode("", help="folder for the connection file (default: a temp file)").tag(config=True)
     exit_poll_s = Float(0.01, help="seconds between checks that a killed kernel has exited "
                                    "(jupyter_client checks every 0.1 s)").tag(config=True)
-    client_class = DottedObjectName("gradkit_autograder.kernelmanager.ReadyKernelClient")
+    client_class = DottedObjectName("gradkit_autograder.sandbox.kernel_manager.ReadyKernelClient")
     client_factory = Type(ReadyKernelClient, klass=AsyncKernelClient)
 
     def __init__(self, **kwargs):
@@ -160,7 +160,7 @@ class LimitedKernelManager(AsyncKernelManager):
         cwd = kw.get("cwd") or os.getcwd()
         procs = []
         if sandbox.tree_limits:
-            from gradkit_autograder.cgroups import KernelCgroup
+            from gradkit_autograder.sandbox.cgroups import KernelCgroup
 
             self._cgroup = KernelCgroup(self.memory_mb, self.pids_max)
             procs = self._cgroup.create()

@@ -13,10 +13,10 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradkit_autograder import ledger
-from gradkit_autograder.course import Course, CourseError, find_released
-from gradkit_autograder.similarity import report_section
-from gradkit_autograder.latedays import SUBMISSION_TIMES_FILE, Applied, apply_late_days, final_score
+from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.state.course import Course, CourseError, find_released
+from gradkit_autograder.commands.similarity import report_section
+from gradkit_autograder.state.late_days import SUBMISSION_TIMES_FILE, Applied, apply_late_days, final_score
 
 
 @dataclass

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import nbformat
 
-from gradkit_autograder.checks import check_cell
-from gradkit_autograder.contract import GradingResult, NotebookResult
-from gradkit_autograder.owncode import own_code_problems, solutions_tested_by, tampering_problems
-from gradkit_autograder.settings import AssignmentSettings
+from gradkit_autograder.judging.trusted_checks import check_cell
+from gradkit_autograder.grading.contract import GradingResult, NotebookResult
+from gradkit_autograder.judging.own_code import own_code_problems, solutions_tested_by, tampering_problems
+from gradkit_autograder.state.settings import AssignmentSettings
 
 # incident kinds that explain why a cell lost points, and how to say it to a student
 INCIDENT_REASONS = {

@@ -39,9 +39,9 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Enum, Float, Integer, Unicode
 
-from gradkit_autograder.channel import CHECK_MIME
-from gradkit_autograder.kernelmanager import LimitedKernelManager
-from gradkit_autograder.sandbox import make_scratch
+from gradkit_autograder.kernel.channel import CHECK_MIME
+from gradkit_autograder.sandbox.kernel_manager import LimitedKernelManager
+from gradkit_autograder.sandbox.isolation import make_scratch
 
 TIMEOUT_ENAME = "CellTimeoutError"   # nbgrader's Execute.error_on_timeout name
 KEEP_ALWAYS = ("error",)

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gradkit_autograder.course import Course, CourseError
-from gradkit_autograder.winnowing import K, WINDOW, Code, fingerprint, kgram_hashes, normalise
+from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.similarity.winnowing import K, WINDOW, Code, fingerprint, kgram_hashes, normalise
 
 COMMON = 0.5     # a fingerprint in more than this share of the class weighs less (nothing when all have it)
 FLOOR = 0.5      # a score divides by at least this share of the class's median submission
@@ -216,7 +216,7 @@ def submission_cells(folder: Path, released: dict[str, list[dict]],
 
 def reference_cells(course: Course, assignment: str, released: dict[str, list[dict]]):
     """The reference solution's cells, from the source notebooks (markers removed)."""
-    from gradkit_autograder.classbuilder import reference_notebook
+    from gradkit_autograder.grading.class_builder import reference_notebook
 
     cells = []
     for name, release in released.items():
@@ -419,7 +419,7 @@ def summary_lines(cmp: Comparison, current: set[int], scores: np.ndarray, flagge
 def write_similarity(course: Course, assignment: str, archives: list[Path] | None = None,
                      threshold: float | None = None, shown_at_least: int = 5) -> SimilarityReport:
     """Write ``reports/<assignment>/similarity.html``, ``similarity.csv`` and ``similarity.png``."""
-    from gradkit_autograder import similarity_html
+    from gradkit_autograder.similarity import page as similarity_html
 
     cmp, current, pairs, unreadable = compare_class(course, assignment, archives)
     scores = all_pair_scores(cmp, current)

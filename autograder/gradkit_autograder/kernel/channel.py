@@ -5,7 +5,7 @@ code: an object whose ``__eq__`` always returns True (nbgrader issue 1379), a
 monkeypatched ``np.allclose``, a rebound ``AssertionError``. So hidden tests do
 not only assert; they also *report* the student's results::
 
-    from gradkit_autograder.channel import report
+    from gradkit_autograder.kernel.channel import report
     report("softplus_big", softplus(x_big))
 
 ``report`` converts the value to plain floats *here*, with
@@ -13,7 +13,7 @@ not only assert; they also *report* the student's results::
 numbers leave the kernel (an object that cannot become floats is reported as
 unconvertible). The numbers travel in the cell's output under a MIME type of
 their own, and the grader, outside the kernel, compares them with the numbers
-the reference solution reported for the same key (``gradkit_autograder.checks``).
+the reference solution reported for the same key (``gradkit_autograder.judging.trusted_checks``).
 A student who rewrites ``report`` cannot pass either: the grader needs the right
 numbers for every key the reference reported.
 

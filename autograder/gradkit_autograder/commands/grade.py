@@ -38,17 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from gradkit_autograder import course_ray, ledger
-from gradkit_autograder.checks import check_cell
-from gradkit_autograder.contract import REFERENCE_STUDENT, GradingJob, GradingResult, NotebookResult
-from gradkit_autograder.course import Course
-from gradkit_autograder.judge import judge
-from gradkit_autograder.latedays import apply_late_days
-from gradkit_autograder.sandbox import default_secrets
-from gradkit_autograder.settings import AssignmentSettings
-from gradkit_autograder.snapshot import snapshot_digest, take_snapshot
-from gradkit_autograder.store import save_autograded_files, save_grades
-from gradkit_autograder.worker import grade_submission, job_files_from_dir
+from gradkit_autograder.commands import course_ray
+from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.judging.trusted_checks import check_cell
+from gradkit_autograder.grading.contract import REFERENCE_STUDENT, GradingJob, GradingResult, NotebookResult
+from gradkit_autograder.state.course import Course
+from gradkit_autograder.judging.decision import judge
+from gradkit_autograder.state.late_days import apply_late_days
+from gradkit_autograder.sandbox.isolation import default_secrets
+from gradkit_autograder.state.settings import AssignmentSettings
+from gradkit_autograder.state.snapshot import snapshot_digest, take_snapshot
+from gradkit_autograder.state.gradebook import save_autograded_files, save_grades
+from gradkit_autograder.grading.worker import grade_submission, job_files_from_dir
 
 
 class GradeError(RuntimeError):

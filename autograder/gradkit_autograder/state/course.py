@@ -19,7 +19,7 @@ from typing import Iterator
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from gradkit_autograder.settings import AssignmentSettings, load_settings
+from gradkit_autograder.state.settings import AssignmentSettings, load_settings
 
 CONFIG_FILE = "nbgrader_config.py"
 ENV_COURSE = "GRADKIT_COURSE"

@@ -1,0 +1,1 @@
+"""The grader's verbs: one module a `gradkit` subcommand (release, collect, grade, ...)."""

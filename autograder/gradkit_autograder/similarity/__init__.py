@@ -1,0 +1,1 @@
+"""The similarity report's parts: winnowed fingerprints and the HTML page."""
