@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 #   make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps demo test test-a5 test-floors bench clean
+.PHONY: install install-dev system-deps demo test test-all test-a5 test-floors bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,22 @@ install-dev: $(PY) system-deps
 demo: install
 	$(VENV)/bin/gradkit demo
 
-test: install-dev browser-deps
-	$(PY) -m pytest
+# test: the everyday tier, under 5 minutes on 2 cores: the library's numpy layer, the
+# grader's units and one class graded end to end in the sandbox through `gradkit`
+# (tests/autograder/integration/test_grade_end_to_end.py). Tests marked `slow` (Ray
+# training, every assignment's verify, the integrity corpora, the browser, two nodes)
+# and `a5_grading` are left to test-all.
+test: install-dev
+	$(PY) -m pytest -m "not slow and not a5_grading"
 
-# test-a5: a5_distributed_ray's graded runs (gradkit verify: reference, blank and six
-# wrong answers, each kernel starting its own Ray; and tests/test_a5_grading.py), about
-# 15 minutes on 2 cores, so kept out of `make test`. .ci/run runs both.
+# test-all: everything, a5's graded runs included (each a5 kernel starts its own Ray);
+# about 45 minutes on 2 cores. CI runs it (.ci/run). The browser test skips, saying
+# why, unless `make browser-deps` has run.
+test-all: install-dev
+	$(PY) -m pytest -m ""
+
+# test-a5: only a5_distributed_ray's graded runs (gradkit verify: reference, blank and the
+# stored wrong answers, and tests/assignments/test_a5_grading.py), about 15 minutes.
 test-a5: install-dev
 	$(PY) -m pytest -m a5_grading
 
@@ -76,7 +86,7 @@ test-floors:
 	cd lib && ../$(FLOORS_PY) -c "import numpy, matplotlib; print('numpy', numpy.__version__, 'matplotlib', matplotlib.__version__)"
 	PYTHONPATH=lib $(FLOORS_PY) -m pytest -q -p no:cacheprovider -m "not slow" $(FLOORS_TESTS)
 
-# browser-deps: what tests/test_browser_student.py needs: Debian's chromium (installed
+# browser-deps: what tests/autograder/integration/test_browser_student.py needs: Debian's chromium (installed
 # only when /usr/bin/chromium is missing; needs root, as on CI) and playwright-core from
 # npm in tests/support/browser/ (no browser download: the test drives the system chromium).
 .PHONY: browser-deps

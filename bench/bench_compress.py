@@ -33,12 +33,13 @@ import time
 import numpy as np
 import torch
 
-from gradkit.compress.ledger import model_ledger
-from gradkit.compress.mixed_precision import default_device, train_classifier
-from gradkit.compress.pipeline import evaluate, finetune, finetune_shared, int8_copy, make_mlp, train_mlp
+from gradkit.compress.deep_compression import evaluate, finetune, finetune_shared, int8_copy, train_mlp
 from gradkit.compress.pruning import apply_masks, magnitude_masks, sparsity
+from gradkit.compress.size_ledger import model_ledger
 from gradkit.compress.weight_sharing import share_weights
 from gradkit.data import load_digits
+from gradkit.torch_basics import choose_device, mlp
+from mixed_precision_runs import train_classifier  # bench/mixed_precision_runs.py, next to this script
 
 SCHEDULE = (0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98)
 
@@ -94,8 +95,8 @@ def compress_one(sizes, epochs, finetune_epochs, data, device) -> dict:
 def mixed_precision_child(precision: str, sizes, epochs: int) -> None:
     """Run one training in this (fresh) process and print its figures as JSON."""
     X, y, X_test, y_test = digits()
-    device = default_device()
-    result = train_classifier(make_mlp(sizes, seed=0), X, y, X_test, y_test, precision=precision,
+    device = choose_device()
+    result = train_classifier(mlp(sizes, seed=0), X, y, X_test, y_test, precision=precision,
                               epochs=epochs, batch_size=64, lr=0.05, device=device)
     peak = result.peak_memory_bytes
     if peak is None:  # CPU: the process's peak resident set (KiB on Linux)
@@ -126,7 +127,7 @@ def main(argv: list[str]) -> int:
         return 0
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    device = default_device()
+    device = choose_device()
     data = digits()
     models = [(64, 128, 10)] if args.quick else [(64, 128, 10), (64, 300, 100, 10)]
     epochs, finetune_epochs = (15, 3) if args.quick else (30, 4)

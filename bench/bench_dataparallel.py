@@ -25,8 +25,8 @@ import time
 import ray
 import torch
 
-from gradkit.distributed import train
 from gradkit.distributed.examples import mlp_factory, synthetic_classification
+from gradkit.distributed.trainer import train
 from gradkit.runtime import ensure_ray
 
 STRATEGIES = ["ps-sync", "ps-async", "ring", "torch-allreduce", "ddp"]

@@ -33,7 +33,7 @@ import time
 import numpy as np
 import torch
 
-from gradkit.gan import data, digit_measures, measures, models, training
+from gradkit.gan import data, digit_classifier, fid, mode_coverage, models, training
 
 PAPERS = "vanilla GAN 1/8 modes; Unrolled GAN 7.6/8, 35.6% HQ; VEEGAN 8/8, 52.9% HQ (VEEGAN Table 1, ring std 0.02)"
 
@@ -45,8 +45,8 @@ def mixture_runs(name: str, mixture: data.Mixture, seeds: list[int]) -> list[tup
         run = training.train_mixture_gan(mixture, seed=seed, device="cpu", progress=False)
         seconds = time.perf_counter() - start
         samples = training.sample(run.generator, 2500, seed=10_000 + seed)
-        modes = measures.modes_covered(samples, mixture.centers, mixture.std)
-        share = measures.high_quality_share(samples, mixture.centers, mixture.std)
+        modes = mode_coverage.modes_covered(samples, mixture.centers, mixture.std)
+        share = mode_coverage.high_quality_share(samples, mixture.centers, mixture.std)
         rows.append((modes, share, seconds))
         print(f"{name} seed {seed}: {modes}/{len(mixture.centers)} modes, {share:.1%} high quality, {seconds:.1f} s "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)
@@ -64,12 +64,12 @@ def digits_run(steps: int) -> None:
     run = training.train_gan(G, D, X_train, steps=steps, batch_size=128, seed=0, device="cpu", progress=False)
     generated = training.sample(run.generator, 1000, seed=1)
     noise = np.random.default_rng(0).uniform(-1, 1, size=(1000, 64))
-    classifier = digit_measures.digit_classifier()
-    fd = {name: digit_measures.feature_frechet_distance(X_train, x, classifier)
+    classifier = digit_classifier.digit_classifier()
+    fd = {name: fid.feature_frechet_distance(X_train, x, classifier)
           for name, x in (("generated", generated), ("held-out real (floor)", X_test), ("uniform noise (ceiling)", noise))}
     print(f"digits ({steps} steps, {run.seconds:.1f} s): classes produced "
-          f"{digit_measures.classes_produced(generated, classifier)}/10 (target 10), class entropy "
-          f"{digit_measures.class_entropy(generated, classifier):.2f} nats (max {np.log(10):.2f})")
+          f"{digit_classifier.classes_produced(generated, classifier)}/10 (target 10), class entropy "
+          f"{digit_classifier.class_entropy(generated, classifier):.2f} nats (max {np.log(10):.2f})")
     for name, value in fd.items():
         print(f"  feature Frechet distance to the training digits, {name}: {value:.2f}")
 

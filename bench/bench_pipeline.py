@@ -19,10 +19,11 @@ Also saves a Gantt chart of the m = 8 step (out/pipeline_gantt.png unless --out)
 
 import argparse
 
-from gradkit.distributed.examples import make_mlp, synthetic_classification
+from gradkit.distributed.examples import synthetic_classification
 from gradkit.distributed.pipeline import Pipeline, split_sequential
 from gradkit.distributed.pipeline_timeline import ideal_speedup, plot_timeline
 from gradkit.runtime import ensure_ray
+from gradkit.torch_basics import mlp
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
 
     ensure_ray(num_cpus=2)
     X, y = synthetic_classification(batch, args.features, hidden, seed=0)  # hidden classes: last layer square too
-    model = make_mlp((args.features,) + (hidden,) * (args.layers + 1))
+    model = mlp((args.features,) + (hidden,) * (args.layers + 1))
     parts = split_sequential(model, stages)
     print(f"MLP Linear({args.features}, {hidden}) + {args.layers} x Linear({hidden}, {hidden}), batch {batch}, "
           f"{stages} stages {[len(part) for part in parts]} modules, {args.schedule}; best of {repeats} steps")

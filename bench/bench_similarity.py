@@ -126,7 +126,7 @@ def read_scores(course) -> dict[tuple[str, str], float]:
 
 def run_peer(course, peer_python: str, dest: Path):
     """copydetect on the extracted code: (seconds, scores) or None when it is not installed."""
-    from gradkit_autograder.commands import similarity as sim
+    from gradkit_autograder.similarity import student_code as sim
 
     check = subprocess.run([peer_python, "-c", "import copydetect"], capture_output=True)
     if check.returncode != 0:

@@ -16,10 +16,11 @@ import time
 
 import ray
 
-from gradkit.distributed import STRATEGIES, train
-from gradkit.distributed.examples import make_mlp, mlp_factory, synthetic_classification
+from gradkit.distributed.examples import mlp_factory, synthetic_classification
 from gradkit.distributed.pipeline import Pipeline, split_sequential
+from gradkit.distributed.trainer import STRATEGIES, train
 from gradkit.runtime import ensure_ray
+from gradkit.torch_basics import mlp
 
 
 def plot(seconds: dict, path: str) -> str:
@@ -55,7 +56,7 @@ def main() -> None:
     runs = []
     for _ in range(repeats):
         begin = time.perf_counter()
-        with Pipeline(split_sequential(make_mlp((32, 64, 64, 4)), 2), use_gpu=False) as pipe:
+        with Pipeline(split_sequential(mlp((32, 64, 64, 4)), 2), use_gpu=False) as pipe:
             pipe.train_step(*data, micro_batches=1)
             runs.append(time.perf_counter() - begin)  # includes one (tiny) step
     seconds["pipeline (2 stages)"] = min(runs)

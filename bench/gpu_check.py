@@ -39,14 +39,15 @@ import numpy as np
 import ray
 import torch
 
-from gradkit.distributed import train
 from gradkit.distributed.devices import gpus_per_worker, resolve_use_gpu
-from gradkit.distributed.examples import make_mlp, mlp_factory, synthetic_classification
+from gradkit.distributed.examples import mlp_factory, synthetic_classification
 from gradkit.distributed.pipeline import Pipeline, split_sequential
-from gradkit.runtime import cluster_resources, ensure_ray
 from gradkit.distributed.ring_allreduce import RingWorker, ring_allreduce
 from gradkit.distributed.torch_allreduce import (TorchAllReduceWorker, destroy_process_group,
                                                  init_process_group, torch_allreduce)
+from gradkit.distributed.trainer import train
+from gradkit.runtime import cluster_resources, ensure_ray
+from gradkit.torch_basics import mlp
 
 CUDA = torch.cuda.is_available()
 DEVICE = "cuda:0" if CUDA else "cpu"  # what an actor with a GPU share should compute on
@@ -151,8 +152,8 @@ def check_ring_allreduce() -> str:
 def check_pipeline() -> str:
     sizes = (256, 1024, 1024, 1024, 10)
     torch.manual_seed(0)
-    model = make_mlp(sizes)
-    reference = make_mlp(sizes)
+    model = mlp(sizes)
+    reference = mlp(sizes)
     reference.load_state_dict(model.state_dict())
     X, y = synthetic_classification(512, 256, 10)
     torch.nn.functional.cross_entropy(reference(torch.tensor(X)), torch.tensor(y)).backward()
@@ -196,12 +197,11 @@ def check_mixed_precision_fp16() -> str:
     """gradkit.compress: float16 autocast + GradScaler against float32 on the GPU (digits MLP 64-300-100-10)."""
     if not CUDA:
         raise Skip("no CUDA: float16 autocast with the GradScaler needs a GPU (bench_compress.py covers bfloat16 on CPU)")
-    from gradkit.compress.mixed_precision import train_classifier
-    from gradkit.compress.pipeline import make_mlp
     from gradkit.data import load_digits
+    from mixed_precision_runs import train_classifier  # bench/, next to this script
 
     (X, y), (X_test, y_test) = load_digits("train"), load_digits("test")
-    runs = {precision: train_classifier(make_mlp((64, 300, 100, 10), seed=0), X, y.astype(np.int64), X_test,
+    runs = {precision: train_classifier(mlp((64, 300, 100, 10), seed=0), X, y.astype(np.int64), X_test,
                                         y_test.astype(np.int64), precision=precision, epochs=20, device=DEVICE)
             for precision in ("float32", "mixed")}
     f32, f16 = runs["float32"], runs["mixed"]
@@ -214,7 +214,7 @@ def check_mixed_precision_fp16() -> str:
 def check_gan_step() -> str:
     """gradkit.gan: the same GAN training steps on CUDA and on the CPU give the same weights."""
     if not CUDA:
-        raise Skip("no CUDA: the GAN step on CUDA needs a GPU (tests/test_gan_training.py covers the CPU)")
+        raise Skip("no CUDA: the GAN step on CUDA needs a GPU (tests/lib/test_gan_training.py covers the CPU)")
     from gradkit.gan import data as gan_data
     from gradkit.gan import models as gan_models
     from gradkit.gan import training as gan_training

@@ -38,7 +38,7 @@ c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
 
-# The syllabus's late-day policy (gradkit_autograder/latedays.py applies it after every
+# The syllabus's late-day policy (gradkit_autograder/state/late_days.py applies it after every
 # `gradkit grade`, and `gradkit latedays`, export, feedback, report and status recompute
 # it): a bank of late days per student for the term, spent in submission order; past
 # the bank each day late costs a share of the assignment's points; later than

@@ -19,10 +19,11 @@ import argparse
 
 import numpy as np
 
-from gradkit.distributed.examples import digits_data, make_mlp
+from gradkit.distributed.examples import digits_data
 from gradkit.distributed.pipeline import Pipeline, split_sequential
 from gradkit.distributed.pipeline_timeline import ideal_speedup, plot_timeline
 from gradkit.runtime import ray_session
+from gradkit.torch_basics import mlp
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
     sizes = (X.shape[1],) + (args.hidden,) * (2 * args.stages) + (10,)
     # Joins the Ray at --address, or starts an embedded one that is stopped at the end.
     with ray_session(args.address, what="run_pipeline"):
-        with Pipeline(split_sequential(make_mlp(sizes), args.stages), lr=0.05, address=args.address) as pipe:
+        with Pipeline(split_sequential(mlp(sizes), args.stages), lr=0.05, address=args.address) as pipe:
             print("stages:", pipe.placement())
             naive = None
             for m in args.micro_batches:

@@ -13,9 +13,10 @@ import argparse
 import numpy as np
 import torch
 
-from gradkit.distributed import STRATEGIES, train
-from gradkit.distributed.examples import digits_data, make_mlp, mlp_factory
+from gradkit.distributed.examples import digits_data, mlp_factory
+from gradkit.distributed.trainer import STRATEGIES, train
 from gradkit.runtime import ray_session
+from gradkit.torch_basics import mlp
 
 
 def describe_staleness(values: list[int], bound: int) -> str:
@@ -74,7 +75,7 @@ def main() -> None:
               f"compute {epoch['compute_s']:.2f} s  communication {epoch['communication_s']:.2f} s")
         if "staleness" in epoch:  # ps-async: how many steps behind each read of the parameters was
             print("  " + describe_staleness(epoch["staleness"], args.staleness))
-    model = make_mlp(sizes)
+    model = mlp(sizes)
     model.load_state_dict(result.state_dict)
     with torch.no_grad():
         predictions = model(torch.tensor(X)).argmax(dim=1).numpy()

@@ -21,7 +21,6 @@ follow it), then the other processes, the GCS last; each group gets ``SIGTERM`` 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

@@ -6,8 +6,8 @@
 - nbgrader's own ``generate_assignment`` releases it with no solution or hidden test left;
 - the blank release runs in a plain kernel and every graded cell fails with a readable
   message (AssertionError or NotImplementedError with text, never a NameError);
-- the reference runs top to bottom without an error in a kernel without the modules
-  that ``assignment.yaml`` withholds (as when grading), reports its hidden results
+- the reference runs top to bottom without an error in a kernel on the grader's library
+  view, where what ``assignment.yaml`` withholds fails on use (as when grading), reports its hidden results
   through the trusted channel, and stays within the time budget;
 - every stored mutant is the reference with exactly one solution cell changed;
 - ``gradkit verify`` scores reference full, blank zero and each mutant in between.
@@ -21,7 +21,6 @@ runs are the graded runs (tests/test_a5_grading.py).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -95,20 +94,6 @@ def released(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-# Put on the kernel's PYTHONPATH: removes the withheld modules, as the grader does.
-WITHHOLD_SITECUSTOMIZE = """
-import importlib.abc, json, os, sys
-_withheld = json.loads(os.environ.get("GRADKIT_TEST_WITHHELD", "[]"))
-class _Withhold(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if any(name == w or name.startswith(w + ".") for w in _withheld):
-            raise ImportError(f"{name} is withheld while grading")
-        return None
-if _withheld:
-    sys.meta_path.insert(0, _Withhold())
-"""
-
-
 def withheld_modules(assignment: str) -> list[str]:
     from gradkit_autograder.state.settings import load_settings
 
@@ -116,24 +101,24 @@ def withheld_modules(assignment: str) -> list[str]:
 
 
 def _execute(source: Path, workdir: Path, withheld: list[str]) -> tuple[nbformat.NotebookNode, float]:
-    """Run a notebook top to bottom in a fresh kernel without the withheld modules, errors allowed.
+    """Run a notebook top to bottom in a fresh kernel on the grader's library view (what the
+    assignment withholds fails on use), errors allowed.
 
     Returns the executed notebook and the seconds taken.
     """
+    from gradkit_autograder.sandbox.library_view import library_view
+
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / source.name
     shutil.copy(source, target)
-    site = workdir / "withhold"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(WITHHOLD_SITECUSTOMIZE)
-    python_path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    view = library_view(tuple(withheld), workdir / "view")
+    python_path = os.pathsep.join(p for p in (view, os.environ.get("PYTHONPATH", "")) if p)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
          "--allow-errors", f"--ExecutePreprocessor.timeout={CELL_TIMEOUT_S}", str(target)],
         cwd=workdir, capture_output=True, text=True,
-        env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path,
-             "GRADKIT_TEST_WITHHELD": json.dumps(withheld)},
+        env={**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "PYTHONPATH": python_path},
     )
     seconds = time.perf_counter() - start
     assert proc.returncode == 0, f"executing {source} failed:\n{proc.stderr[-3000:]}"
@@ -237,10 +222,10 @@ def ids_index(nb, cell_id: str) -> int:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_withheld_modules_exist_and_no_hidden_test_imports_the_library(assignment):
-    import importlib.util
+    from gradkit_autograder.state.settings import resolve_withheld
 
     for name in withheld_modules(assignment):
-        assert importlib.util.find_spec(name) is not None, f"{assignment}: withheld module {name} does not exist"
+        resolve_withheld(name)   # a module, or a function or class defined in one; LookupError if neither
     # A hidden block imports what it uses itself (a student could rebind the notebook's names), but
     # from the library only what the locked set-up gives every student: the reference solution is
     # the oracle, never the library's answer.

@@ -2,7 +2,7 @@
 
 The grader compares a student's hidden-test results with the reference solution's;
 this file shows the reference equals the library on random inputs, so the library
-(tested against torch and brute force in tests/test_compress_*.py) vouches for it.
+(tested against torch and brute force in tests/lib/test_compress_*.py) vouches for it.
 The solution cells are read from the text source and run in a fresh namespace.
 """
 

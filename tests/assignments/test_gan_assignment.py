@@ -27,7 +27,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from gradkit.gan import losses, measures, models, training  # noqa: E402
+from gradkit.gan import losses, mode_coverage, models, training  # noqa: E402
 
 import nbsource  # noqa: E402
 from gradkit_autograder.kernel import channel
@@ -107,9 +107,9 @@ def test_mode_counter_equals_the_library(solution):
         samples = centers[mode] + std * rng.uniform(0, 4.5, size=(len(mode), 1)) * rng.normal(size=(len(mode), 2))
         for min_count in (1, 20):
             assert solution["count_modes"](samples, centers, std, min_count) == \
-                measures.modes_covered(samples, centers, std, min_count=min_count)
+                mode_coverage.modes_covered(samples, centers, std, min_count=min_count)
         assert solution["high_quality_share"](samples, centers, std) == \
-            pytest.approx(measures.high_quality_share(samples, centers, std), abs=1e-12)
+            pytest.approx(mode_coverage.high_quality_share(samples, centers, std), abs=1e-12)
 
 
 SOURCE = REPO / "assignments" / "tools" / "sources" / "a4_pytorch_gans.py"

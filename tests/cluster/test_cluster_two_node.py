@@ -110,8 +110,8 @@ def _ran_here(temp_dir: Path, kind: str, name: str) -> int:
 TRAIN_DRIVER = textwrap.dedent("""
     import json, sys, time
     import ray
-    from gradkit.distributed import train
     from gradkit.distributed.examples import digits_data, mlp_factory
+    from gradkit.distributed.trainer import train
 
     ray.init(address=sys.argv[1], log_to_driver=False)
     deadline = time.monotonic() + 120

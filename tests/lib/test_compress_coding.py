@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradkit.compress.huffman import decode, encode, encoded_bits, huffman_code, is_prefix_free
-from gradkit.compress.ledger import layer_size, model_ledger
 from gradkit.compress.pruning import apply_masks, magnitude_masks
+from gradkit.compress.size_ledger import layer_size, model_ledger
 from gradkit.compress.sparse_format import mask_from_relative_index, relative_index
 from gradkit.compress.weight_sharing import share_weights
 

@@ -64,7 +64,7 @@ def test_kmeans_recovers_well_separated_clusters():
 
 def test_numpy_modules_do_not_import_torch():
     code = ("import sys; import gradkit, gradkit.compress.kmeans, gradkit.compress.huffman, "
-            "gradkit.compress.linear_quant, gradkit.compress.ledger, gradkit.compress.sparse_format; "
+            "gradkit.compress.linear_quant, gradkit.compress.size_ledger, gradkit.compress.sparse_format; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -180,9 +180,10 @@ def test_bad_input_is_named():
 
 
 def test_int8_copy_puts_every_weight_row_on_its_int8_grid():
-    from gradkit.compress.pipeline import int8_copy, make_mlp
+    from gradkit.compress.deep_compression import int8_copy
+    from gradkit.torch_basics import mlp
 
-    model = make_mlp((8, 6, 3), seed=1)
+    model = mlp((8, 6, 3), seed=1)
     quantized = int8_copy(model, "symmetric", per_channel=True)
     for (name, original), (_, copy_) in zip(model.named_parameters(), quantized.named_parameters()):
         if original.dim() < 2:

@@ -21,8 +21,8 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.train")
 
 from gradkit import runtime
-from gradkit.distributed import train
 from gradkit.distributed.ddp import train_ddp
+from gradkit.distributed.trainer import train
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

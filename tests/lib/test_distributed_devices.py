@@ -15,10 +15,10 @@ import torch
 ray = pytest.importorskip("ray")
 
 from gradkit import runtime
-from gradkit.distributed import train
 from gradkit.distributed.devices import (collective_backend, gpus_per_worker, resolve_use_gpu,
                                          worker_resources)
 from gradkit.distributed.pipeline import Pipeline, split_sequential
+from gradkit.distributed.trainer import train
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -35,7 +35,7 @@ def test_gpus_per_worker_gives_whole_gpus_or_equal_shares_that_fit(workers, gpus
 
 
 def test_gpus_per_worker_rejects_no_workers():
-    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="gpus_per_worker: workers must be a positive int, got 0"):
         gpus_per_worker(0, 1)
 
 

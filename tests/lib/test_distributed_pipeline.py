@@ -8,7 +8,7 @@ import torch.nn.functional as F
 ray = pytest.importorskip("ray")
 
 from gradkit import runtime
-from gradkit.distributed import ActorDiedError
+from gradkit.distributed.errors import ActorDiedError
 from gradkit.distributed.pipeline import (Pipeline, StageError, schedule_ops, split_sequential)
 from gradkit.distributed.pipeline_timeline import (ideal_speedup, measured_bubble, plot_timeline,
                                                    theoretical_bubble)

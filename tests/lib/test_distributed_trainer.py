@@ -10,7 +10,10 @@ import torch
 ray = pytest.importorskip("ray")
 
 from gradkit import runtime
-from gradkit.distributed import ActorDiedError, WorkerError, shard_indices, train
+from gradkit.data.sharding import shard_indices
+from gradkit.distributed.errors import ActorDiedError
+from gradkit.distributed.trainer import train
+from gradkit.distributed.worker import WorkerError
 from gradkit.runtime import InsufficientResourcesError
 
 # The models below live in this test module, which Ray's worker processes cannot import;

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradkit.gan import data, losses, measures, models, plots, training
+from gradkit.gan import data, losses, mode_coverage, models, plots, training
 
 
 def test_model_shapes_and_errors():
@@ -48,13 +48,6 @@ def test_noise_skip_adds_the_scaled_noise_to_the_output():
     with pytest.raises(ValueError, match="noise_skip must be a number >= 0"):
         models.MLPGenerator(noise_skip=-1.0)
     assert models.MLPGenerator(noise_dim=3, out_dim=2).noise_skip == 0.0
-
-
-def test_resolve_device():
-    assert training.resolve_device("cpu") == torch.device("cpu")
-    assert training.resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="device"):
-        training.resolve_device("abacus")
 
 
 def _pair(seed=0):
@@ -111,7 +104,7 @@ def _ring_run(seed, steps=500):
 def test_short_run_covers_the_ring_and_repeats_exactly_on_cpu():
     mixture, run = _ring_run(0)
     samples = training.sample(run.generator, 2500, seed=5)
-    assert measures.modes_covered(samples, mixture.centers, mixture.std) == 8
+    assert mode_coverage.modes_covered(samples, mixture.centers, mixture.std) == 8
     history = run.history
     assert len(history.d_loss) == len(history.g_loss) == len(history.d_real) == 500
     assert [step for step, _ in history.snapshots] == [250, 500]

@@ -417,3 +417,14 @@ def test_sequential_indexing_and_mlp_structure():
         model[5]
     with pytest.raises(ValueError, match="at least an input and an output"):
         nn.mlp([3])
+
+
+def test_functional_offers_every_activation_and_loss_function():
+    # activations and losses live apart (each its own concept); gradkit.nn.functional and
+    # gradkit.nn.F are the one namespace notebooks use, and offer the same objects
+    from gradkit.nn import activation_functions, functional, loss_functions
+
+    assert F is functional
+    for module in (activation_functions, loss_functions):
+        for name in module.__all__:
+            assert getattr(functional, name) is getattr(module, name), name

@@ -7,7 +7,7 @@ below (other algorithms and styles), plus a student's small habits (the operands
 of a sum or product written the other way round). Copies are an honest student's
 notebook put through the transformations a copier uses: renaming, re-ordering
 functions, comments and whitespace, dead code, functions split in two, loops
-rewritten, a cell split in two. Used by ``tests/test_similarity.py`` and
+rewritten, a cell split in two. Used by ``tests/autograder/integration/test_similarity.py`` and
 ``bench/bench_similarity.py``.
 """
 

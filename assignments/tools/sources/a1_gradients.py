@@ -31,8 +31,8 @@ and 001 (gradient descent needs gradients).
 # run as well: they run your code on fresh random inputs and the grader compares the
 # results with those of the reference solution. Write each piece yourself: the
 # `gradkit` modules that implement what this notebook asks for (numerical gradients,
-# dual numbers, `Value`, Jacobians) are not available while grading, so a cell that
-# imports them fails there and scores zero. Before submitting, restart the kernel and run all cells
+# dual numbers, `Value`, Jacobians) raise an error when used while grading, and a cell
+# that uses them scores zero. Before submitting, restart the kernel and run all cells
 # (*Kernel → Restart Kernel and Run All Cells*), then press *Validate*.
 #
 # **Points** (one line per graded test cell):

@@ -25,10 +25,10 @@ matrix calculations).
 # `# YOUR CODE HERE`, run the visible tests under each, and restart-and-run-all then
 # *Validate* before you submit. Hidden tests run your code on fresh random shapes and
 # the grader compares the results with those of the reference solution. Write each piece
-# yourself, with NumPy, not with `torch` or the library's version; the library's losses
-# (`gradkit.nn.functional`, and with it all of `gradkit.nn`) are not even available while
-# grading. The grader also reads your solution cells: a test whose code uses anything but
-# NumPy (for example a VJP computed through `gradkit.Tensor`, or a loss through `torch`)
+# yourself, with NumPy, not with `torch` or the library's version; the library's versions
+# of these losses (in `gradkit.nn.functional`) raise an error when called while grading.
+# The grader also reads your solution cells: a test whose code uses anything but NumPy
+# (for example a VJP computed through `gradkit.Tensor`, or a loss through `torch`)
 # scores 0, and the feedback names what was used. Only Part 7 uses the library
 # (`gradkit.Tensor` and `numerical_gradient`), as the oracle it is meant to be there.
 #

@@ -21,8 +21,8 @@ training, activation functions).
 # From here on the automatic differentiation is the course library's `gradkit.Tensor`
 # (what you built in Assignment 2, in a faster form). The layers, the activations, the
 # module base class, the optimiser and the training loop are yours: do not take them from
-# `gradkit.nn`, `gradkit.optim` or `torch` (the library's optimisers are not even available
-# while grading). The grader reads your solution cells: besides NumPy they may use
+# `gradkit.nn`, `gradkit.optim` or `torch` (while grading, the library's versions of what
+# you write raise an error when used). The grader reads your solution cells: besides NumPy they may use
 # exactly what the set-up cell imports (`Tensor`, `Function` for the arctan, the data sets,
 # and `cross_entropy` for the training loop); a test whose code uses anything else scores 0,
 # and the feedback names what was used.

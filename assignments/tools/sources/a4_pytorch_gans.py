@@ -3,7 +3,7 @@
 Assignment 4, "From gradkit to PyTorch; GANs". Lectures 000 (PyTorch: layers and models
 as Python classes, a generator and a discriminator as two models with their own losses,
 automatic differentiation) and 001 (mini-batch training). The library counterpart is
-gradkit.gan (withheld while grading: losses, models, measures, training).
+gradkit.gan (withheld while grading: losses, models, mode_coverage, training).
 """
 
 # %% [markdown]
@@ -23,7 +23,7 @@ gradkit.gan (withheld while grading: losses, models, measures, training).
 # form of the generator loss stalls at the start; and finally generate handwritten digits.
 #
 # The code runs on a GPU when there is one (`DEVICE` below) and on the CPU otherwise.
-# Do not import `gradkit.gan.losses`, `gradkit.gan.models`, `gradkit.gan.measures` or
+# Do not import `gradkit.gan.losses`, `gradkit.gan.models`, `gradkit.gan.mode_coverage` or
 # `gradkit.gan.training` (they hold the library's answers and are absent while grading).
 #
 # **How this notebook works** (as before): fill in the cells marked `# YOUR CODE HERE`,
@@ -47,7 +47,8 @@ from torch import nn
 
 from gradkit import Tensor
 from gradkit.gan.data import gan_digits, ring_of_gaussians
-from gradkit.gan.digit_measures import class_entropy, classes_produced, feature_frechet_distance
+from gradkit.gan.digit_classifier import class_entropy, classes_produced
+from gradkit.gan.fid import feature_frechet_distance
 from gradkit.gan.plots import plot_history, plot_image_grid, plot_samples_2d
 from gradkit.nn import mlp
 from gradkit.nn.functional import cross_entropy

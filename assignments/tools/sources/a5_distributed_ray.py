@@ -1270,7 +1270,7 @@ plt.show()
 # gradients during `backward()` (bucket by bucket, overlapping communication with
 # computation, with NCCL between GPUs), and **Ray Train** starts one process per worker,
 # forms the process group and hands out the shards. The course library wraps it as
-# `gradkit.distributed.train(model_fn, (X, y), strategy="ddp", workers=N)`. Our softmax
+# `gradkit.distributed.trainer.train(model_fn, (X, y), strategy="ddp", workers=N)`. Our softmax
 # regression is `mlp_factory((64, 10))`, a single `Linear(64, 10)` layer.
 #
 # Starting Ray Train takes about 15 seconds, so the cell below runs only when you run
@@ -1288,8 +1288,8 @@ throughput = {"your parameter server": 2 * 16 * 40 / seconds}
 if GRADING:
     print("Ray Train / DDP comparison skipped while grading (NBGRADER_EXECUTION is set).")
 else:
-    from gradkit.distributed import train
     from gradkit.distributed.examples import mlp_factory
+    from gradkit.distributed.trainer import train
 
     ddp = train(mlp_factory((64, 10)), (X_digits.astype(np.float32), y_digits), strategy="ddp", workers=2,
                 epochs=2, batch_size=16, lr=0.5)

@@ -4,12 +4,12 @@
 columns Canvas's "Import" of a gradebook CSV expects: Student, ID, SIS User ID,
 SIS Login ID, Section, then one column per assignment, with a "Points Possible"
 row first. ID is the student's Canvas user id (``lms_user_id`` from the roster,
-see ``roster.py``); SIS Login ID is the student id.
+see ``state.roster``); SIS Login ID is the student id.
 
 Both formats give the score after the late penalty: the late-day policy is applied
-first (``latedays.apply_late_days``, so a manual grade or a new extension since the
+first (``state.late_days.apply_late_days``, so a manual grade or a new extension since the
 last run counts); nbgrader's CSV has its own ``late_submission_penalty`` column and
-subtracts it; the Canvas file holds the score after it (``latedays.final_score``).
+subtracts it; the Canvas file holds the score after it (``state.late_days.final_score``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 nbgrader's ``generate_feedback`` renders the autograded notebook, in which the
 hidden tests were put back, so students would see them (nbgrader issues 917,
 1363); the course configuration makes that path safe too (``course/nbgrader_config.py``
-strips hidden tests, see ``hide_hidden_tests`` below). This page is built from
+runs ``HideHiddenTests``, below, in nbgrader's feedback). This page is built from
 the autograded notebook and the gradebook scores:
 
 - at the top, a summary table: each graded cell, its points, and "passed" or why
@@ -38,11 +38,11 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
 
 from gradkit_autograder.kernel.channel import CHECK_MIME
+from gradkit_autograder.state.conventions import hidden_test_delimiters
 from gradkit_autograder.state.course import Course, CourseError, find_released
 from gradkit_autograder.state.late_days import Policy, apply_late_days, late_sentence
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-HIDDEN_BEGIN = "BEGIN HIDDEN TESTS"
 MAX_MESSAGE_CHARS = 600
 HIDDEN_FAILED = ("A hidden check on fresh inputs did not pass; its inputs and expected values stay "
                  "hidden. Check your answer against the question's definition on other shapes and "
@@ -125,7 +125,7 @@ class CellResult:
 
 def hidden_cells(course: Course, assignment: str, notebook: str) -> set[str]:
     """Grade ids of the source cells that contain hidden tests."""
-    delimiter = course.config.ClearHiddenTests.get("begin_test_delimeter", HIDDEN_BEGIN)
+    delimiter = hidden_test_delimiters(course.config)[0]
     source = nbformat.read(str(course.source_dir(assignment) / f"{notebook}.ipynb"), as_version=4)
     return {c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells
             if delimiter in c.source} - {None}

@@ -4,7 +4,7 @@ Writes ``course/reports/<assignment>/``: ``report.md`` (per-question score
 table, the tests that failed at least one student, each student's late days used
 and left, incident lines of the last grading run, the similarity section),
 ``scores.png`` (distribution of total scores) and ``cells.csv``; and the
-similarity report beside them (``similarity.py``).
+similarity report beside them (``commands.similarity``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.state import grading_ledger
 from gradkit_autograder.state.course import Course, CourseError, find_released
 from gradkit_autograder.commands.similarity import report_section
 from gradkit_autograder.state.late_days import SUBMISSION_TIMES_FILE, Applied, apply_late_days, final_score
@@ -79,7 +79,7 @@ def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, ti
 
 
 def late_day_lines(gb, assignment: str, students: list[str], applied: Applied) -> list[str]:
-    """Per student: days late, late days used and left, the penalty (policy in ``latedays.py``)."""
+    """Per student: days late, late days used and left, the penalty (policy in ``state.late_days``)."""
     unknown = [f"- {student}: the LMS marked this submission LATE but gave no submission time: "
                f"counted as on time (give its time: `gradkit collect --canvas-submissions` or "
                f"{SUBMISSION_TIMES_FILE})" for student, a in applied.marked_late_without_time if a == assignment]
@@ -98,13 +98,13 @@ def late_day_lines(gb, assignment: str, students: list[str], applied: Applied) -
 
 
 def write_report(course: Course, assignment: str, archives: list[Path] | None = None) -> Report:
-    """``archives``: earlier terms' submissions for the similarity section (``similarity.py``)."""
+    """``archives``: earlier terms' submissions for the similarity section (``commands.similarity``)."""
     applied = apply_late_days(course)   # the totals below are the ones every export shows
     with course.gradebook() as gb:
         stats, totals, max_score = cell_stats(gb, assignment)
         late_lines = late_day_lines(gb, assignment, sorted(totals), applied)
-        ledger.ensure_tables(gb.engine)
-        runs = ledger.rows(gb.engine, assignment)
+        grading_ledger.ensure_tables(gb.engine)
+        runs = grading_ledger.rows(gb.engine, assignment)
     out = course.output_dir("reports") / assignment
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {assignment}: {len(totals)} students, mean {sum(totals.values()) / len(totals):.2f}"

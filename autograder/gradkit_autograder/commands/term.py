@@ -2,7 +2,7 @@
 
 One row per student and released assignment: the score before and after the
 late penalty, days late, late days used and the bank left after it. The late-day
-policy is applied first (``latedays.apply_late_days``), so these are the numbers
+policy is applied first (``state.late_days.apply_late_days``), so these are the numbers
 of ``grades.csv``, the Canvas export, the feedback pages and the report.
 ``term_table`` also writes them all to ``reports/term.csv`` for the course staff.
 """

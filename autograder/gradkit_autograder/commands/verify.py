@@ -40,7 +40,8 @@ class Verdict:
     why: str
 
 
-def judge(gb, assignment: str, student: str, kind: str) -> Verdict:
+def verdict_for(gb, assignment: str, student: str, kind: str) -> Verdict:
+    """Whether the graded submission of ``kind`` (reference, blank, do-nothing, a mutant) scored as required."""
     submission = gb.find_submission(assignment, student)
     score, top = submission.score, submission.max_score
     if kind == "reference":
@@ -69,7 +70,7 @@ def verify_in(scratch: Course, assignments: list[str], workers: int | None,
                 out.write(f"  grading failed for {assignment}/{o.student}: {o.error}\n")
         with scratch.gradebook() as gb:
             for student, kind in sorted(kinds[assignment].items()):
-                verdicts.append(judge(gb, assignment, student, kind))
+                verdicts.append(verdict_for(gb, assignment, student, kind))
     return verdicts
 
 

@@ -1,4 +1,4 @@
-"""Submissions made from the instructor's files, for ``verify`` and ``demo``.
+"""Submissions made from the instructor's files, for ``gradkit verify`` and ``gradkit demo``.
 
 - the *reference* submission: the released notebook with every solution cell
   filled in from the source notebook (what a perfect student hands in);

@@ -41,7 +41,7 @@ from traitlets import Enum, Float, Integer, Unicode
 
 from gradkit_autograder.kernel.channel import CHECK_MIME
 from gradkit_autograder.sandbox.kernel_manager import LimitedKernelManager
-from gradkit_autograder.sandbox.isolation import make_scratch
+from gradkit_autograder.sandbox.isolation import make_workdir
 
 TIMEOUT_ENAME = "CellTimeoutError"   # nbgrader's Execute.error_on_timeout name
 KEEP_ALWAYS = ("error",)
@@ -53,7 +53,7 @@ def incidents(nb) -> list[dict]:
 
 
 def timings(nb) -> dict[str, float]:
-    """Seconds per phase (kernel_start, kernel_stop, execute, scratch) stored in the metadata."""
+    """Seconds per phase (kernel_start, kernel_stop, execute, scratch: the working folder) in the metadata."""
     return nb.metadata.setdefault("gradkit", {}).setdefault("timings", {})
 
 
@@ -90,10 +90,10 @@ class GuardedExecute(Execute):
     notebook_timeout = Float(300.0, help="seconds for the whole notebook").tag(config=True)
     max_output_bytes = Integer(256 * 1024, help="output kept per cell, bytes").tag(config=True)
     responsive_timeout = Float(5.0, help="seconds a kernel gets to answer after an interrupt").tag(config=True)
-    scratch_root = Unicode("", help="if set, each kernel runs in a copy of the notebook's "
+    workdir_root = Unicode("", help="if set, each kernel runs in a copy of the notebook's "
                                     "folder (notebooks left out) under this folder").tag(config=True)
-    scratch_uid = Integer(-1, help="owner of the scratch copy: the kernel's uid").tag(config=True)
-    # The kernel is thrown away with its scratch copy, so there is nothing to wait
+    workdir_uid = Integer(-1, help="owner of the kernel's working folder: the kernel's uid").tag(config=True)
+    # The kernel is thrown away with its working folder, so there is nothing to wait
     # for: killing it saves the 0.1-0.3 s of a graceful shutdown per notebook.
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help="how kernels are stopped at the end").tag(config=True)
@@ -170,11 +170,11 @@ class GuardedExecute(Execute):
         self._incidents = incidents(nb)
         meta = (resources or {}).get("metadata", {})
         original_path = meta.get("path")
-        if self.scratch_root and original_path:
+        if self.workdir_root and original_path:
             notebook = resources.get("nbgrader", {}).get("notebook", "notebook")
-            meta["path"] = make_scratch(original_path, os.path.join(self.scratch_root, notebook),
-                                        self.scratch_uid)
-            self._clock("scratch", started)
+            meta["path"] = make_workdir(original_path, os.path.join(self.workdir_root, notebook),
+                                        self.workdir_uid)
+            self._clock("scratch", started)   # the timing phase keeps its name (bench/ reads it)
         try:
             return super().preprocess(nb, resources, km)
         finally:

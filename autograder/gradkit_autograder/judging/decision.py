@@ -3,13 +3,13 @@
 nbgrader scores each grade cell by whether it raised in the student's kernel;
 that is only the first word. The driver then decides, outside every kernel:
 
-1. **trusted checks** (``checks.check_cell``): every grade cell in which the
+1. **trusted checks** (``judging.trusted_checks.check_cell``): every grade cell in which the
    reference solution reported results must have reported the same keys, once
    each, with numbers that agree; a report the reference never made is a forgery;
-2. **own code and trusted names** (``owncode``, from the cells' source): a grade
-   cell whose solution cells use what the assignment does not allow scores 0, and
-   so does one that reads a name a student cell rebound, or that comes after a
-   student cell that changed a module;
+2. **own code and trusted names** (``judging.own_code``, ``judging.tampering``, from
+   the cells' source): a grade cell whose solution cells use what the assignment
+   does not allow scores 0, and so does one that reads a name a student cell
+   rebound, or that comes after a student cell that changed a module;
 3. **reasons**: each grade cell that lost points gets a reason a student can read
    (``cell.metadata["gradkit"]["reason"]`` in the autograded notebook, which the
    feedback page shows): which result differed and by how much, that a withheld
@@ -22,8 +22,10 @@ from __future__ import annotations
 import nbformat
 
 from gradkit_autograder.judging.trusted_checks import check_cell
-from gradkit_autograder.grading.contract import GradingResult, NotebookResult
-from gradkit_autograder.judging.own_code import own_code_problems, solutions_tested_by, tampering_problems
+from gradkit_autograder.state.contract import GradingResult, NotebookResult
+from gradkit_autograder.judging.own_code import own_code_problems
+from gradkit_autograder.judging.source_facts import solutions_tested_by
+from gradkit_autograder.judging.tampering import tampering_problems
 from gradkit_autograder.state.settings import AssignmentSettings
 
 # incident kinds that explain why a cell lost points, and how to say it to a student
@@ -110,6 +112,6 @@ def judge_notebook(nb: NotebookResult, reference: dict, settings: AssignmentSett
 
 
 def judge(result: GradingResult, reference: dict[str, dict], settings: AssignmentSettings) -> None:
-    """Judge every notebook of ``result`` in place against the reference run's reports."""
+    """Decide every notebook of ``result`` in place against the reference run's reports."""
     for nb in result.notebooks:
         judge_notebook(nb, reference.get(nb.name, {}), settings)

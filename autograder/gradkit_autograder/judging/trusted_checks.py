@@ -7,7 +7,7 @@ the reference reported in that cell, numbers of the same shape that agree
 within the reference's tolerance. Every report of a key must agree, so sending
 a good value and then a bad one (or the reverse) does not help.
 
-A report the reference made with a ``rule`` (``channel.Rule``) is judged by that
+A report the reference made with a ``rule`` (``kernel.channel.Rule``) is judged by that
 rule instead (``apply_rule``): the property is decided here, from raw numbers,
 and every other key a rule names is read from the reference run.
 """

@@ -82,7 +82,7 @@ def _encode(x: float):
 
 
 class Rule:
-    """The rules a hidden test may attach to a report; the grader applies them (``checks``)."""
+    """The rules a hidden test may attach to a report; the grader applies them (``judging.trusted_checks``)."""
 
     @staticmethod
     def bounds(low: float | None = None, high: float | None = None) -> dict:

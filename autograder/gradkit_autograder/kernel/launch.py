@@ -5,7 +5,7 @@ the limits to its own process and then ``exec``s the rest of the command line,
 so the limits are in place before any student code runs and every process the
 kernel starts inherits them. Only the standard library is used.
 
-In the strongest mode (``bwrap``, see ``sandbox``) it runs twice::
+In the strongest mode (``bwrap``, see ``sandbox.isolation``) it runs twice::
 
     python -m gradkit_autograder.kernel.launch --cgroup-procs /sys/fs/cgroup/memory/.../cgroup.procs \\
         --memory-mb 2048 --file-mb 64 -- \\
@@ -19,7 +19,7 @@ In the strongest mode (``bwrap``, see ``sandbox``) it runs twice::
   allocation raises MemoryError in the kernel (the cgroup is the backstop for
   many processes together);
 - ``RLIMIT_FSIZE`` (``--file-mb``): largest file the kernel may write;
-- ``RLIMIT_CORE`` 0: a segfault leaves no core file in the scratch copy;
+- ``RLIMIT_CORE`` 0: a segfault leaves no core file in its working folder;
 - ``--own-network`` (root only; the fallback modes, bubblewrap has ``--unshare-net``):
   a network namespace of its own with only its loopback up, so the kernel can
   neither list (``/proc/net/tcp``) nor reach the sockets of the host or of other kernels;

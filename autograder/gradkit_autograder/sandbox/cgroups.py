@@ -9,7 +9,7 @@ once (a fork bomb stops at the cap). When the notebook ends, every process still
 in the group is killed and the group removed, whatever session it started.
 
 The grader makes one group per kernel, as a child of its own cgroup, before the
-kernel starts; ``kernel_launch`` joins it (``--cgroup-procs``), and children follow.
+kernel starts; ``kernel.launch`` joins it (``--cgroup-procs``), and children follow.
 cgroup v1 ``memory`` and ``pids`` hierarchies are used where they are mounted and
 writable (the course machines have them); elsewhere ``available()`` says why not
 and the kernel keeps the per-process limits only.

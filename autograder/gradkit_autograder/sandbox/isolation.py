@@ -7,9 +7,9 @@ starting a throw-away interpreter exactly the way kernels will be started:
     Default-deny: the kernel sees only what is bound into an empty root: the
     system folders (``/usr``, ``/etc``, ...), the Python installation and its
     third-party packages (read-only), a read-only copy of the library *without
-    the modules the assignment asks students to write* (``withheld`` in
-    assignment.yaml; importing one raises ImportError saying it is withheld),
-    the kernel's own scratch folder and a private ``/tmp`` and ``/dev/shm``. No
+    what the assignment asks students to write* (``withheld`` in assignment.yaml:
+    each withheld function or class raises, when used, an error saying so),
+    the kernel's own working folder and a private ``/tmp`` and ``/dev/shm``. No
     checkout, course, sources or gradebook exists inside, whatever the course
     layout. It gets its own PID namespace (``--unshare-pid``, ``--die-with-parent``):
     every process it starts, in any session, ends with it. As root the kernel
@@ -31,7 +31,7 @@ starting a throw-away interpreter exactly the way kernels will be started:
 In ``bwrap``, ``namespace`` and ``uid`` mode the kernel also has a network namespace
 of its own (``own_network``): only a loopback of its own, so it can neither list
 (``/proc/net/tcp``) nor reach the sockets of the host or of other kernels. Its Jupyter
-channels are IPC sockets in a folder of its own (``kernelmanager``), which the grader
+channels are IPC sockets in a folder of its own (``sandbox.kernel_manager``), which the grader
 reaches by path. Where the namespace cannot be made, a mode runs on the host's
 network and its description says so.
 
@@ -227,7 +227,7 @@ def candidates(requested: str, secrets: Secrets) -> list[Isolation]:
     if shutil.which("bwrap"):
         modes.append(Isolation("bwrap", uid, tree_limits=tree,
                                why="bubblewrap, own PID namespace, only the Python installation, the "
-                                   "library view and scratch visible" + (f", uid {uid}" if root else "")))
+                                   "library view and its working folder visible" + (f", uid {uid}" if root else "")))
     if root:
         modes += [Isolation("namespace", uid, secrets.hide, secrets.expose, tree_limits=tree,
                             why=f"uid {uid}, private mounts hide {len(secrets.hide)} folders"),
@@ -254,7 +254,7 @@ def decide_isolation(requested: str, secrets: Secrets) -> Isolation:
 
 
 def hand_over(path: str, uid: int) -> None:
-    """Give a scratch folder (and everything in it) to the kernel's uid, private to it."""
+    """Give a kernel's working folder (and everything in it) to the kernel's uid, private to it."""
     for dirpath, dirnames, filenames in os.walk(path):
         os.chown(dirpath, uid, uid)
         for name in dirnames + filenames:
@@ -262,7 +262,7 @@ def hand_over(path: str, uid: int) -> None:
     os.chmod(path, 0o700)
 
 
-def make_scratch(src_dir: str, dest: str, uid: int = -1) -> str:
+def make_workdir(src_dir: str, dest: str, uid: int = -1) -> str:
     """Copy a notebook's folder, without notebooks, to ``dest`` as the kernel's working dir.
 
     Notebooks are left out: the copy nbgrader prepared has the hidden tests put

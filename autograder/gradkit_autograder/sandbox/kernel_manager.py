@@ -5,10 +5,10 @@ with jupyter_client's ``AsyncKernelManager`` it changes only how the process is
 launched and how it ends:
 
 - the command is prefixed with the launch line of the worker's isolation mode
-  (``sandbox.launch_prefix``: limits, a cgroup for the whole process tree,
+  (``sandbox.isolation.launch_prefix``: limits, a cgroup for the whole process tree,
   bubblewrap or private mounts, an unprivileged uid);
 - the kernel gets a minimal environment (no Ray, cloud or grader variables;
-  ``HOME`` in its scratch area; BLAS threads matching the CPUs reserved on Ray;
+  ``HOME`` in its working folder; BLAS threads matching the CPUs reserved on Ray;
   the library view first on ``PYTHONPATH``; this grading run's seed);
 - under bubblewrap a cell is interrupted by a message on the control channel
   (bubblewrap itself would end on SIGINT and take the kernel with it);
@@ -84,7 +84,7 @@ class ReadyKernelClient(AsyncKernelClient):
 class LimitedKernelManager(AsyncKernelManager):
     """Starts kernels under the worker's isolation, with limits, and cleans up after them."""
 
-    isolation = Dict(help="sandbox.Isolation as a dict (mode, uid, library view, ...)").tag(config=True)
+    isolation = Dict(help="sandbox.isolation.Isolation as a dict (mode, uid, library view, ...)").tag(config=True)
     memory_mb = Integer(0, help="memory cap of the kernel in MiB (0: none)").tag(config=True)
     pids_max = Integer(0, help="processes the kernel's tree may have at once (0: no cap)").tag(config=True)
     file_mb = Integer(0, help="largest file the kernel may write, MiB (0: none)").tag(config=True)
@@ -110,7 +110,7 @@ class LimitedKernelManager(AsyncKernelManager):
 
     @property
     def socket_dir(self) -> str:
-        """The folder of the kernel's IPC sockets: its own, the only one it may write besides scratch."""
+        """The folder of the kernel's IPC sockets: its own, the only one it writes besides its working folder."""
         return os.path.splitext(self.connection_file)[0]
 
     @property

@@ -8,7 +8,7 @@ sample of the k-grams that two submissions still share whenever they share a run
 K + WINDOW - 1 tokens. k-grams touching the released starter code, or found anywhere
 in the release, are not fingerprints.
 
-Pure functions on strings and numpy arrays; ``similarity.py`` reads the notebooks
+Pure functions on strings and numpy arrays; ``similarity.student_code`` reads the notebooks
 and compares the class.
 """
 

@@ -19,6 +19,7 @@ from typing import Iterator
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from gradkit_autograder.state.conventions import DEFAULT_COURSE_ID
 from gradkit_autograder.state.settings import AssignmentSettings, load_settings
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -125,7 +126,7 @@ class Course:
 
     @property
     def course_id(self) -> str:
-        return self.coursedir().course_id or "default_course"
+        return self.coursedir().course_id or DEFAULT_COURSE_ID
 
     @contextmanager
     def gradebook(self) -> Iterator:

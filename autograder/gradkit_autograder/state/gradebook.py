@@ -1,12 +1,12 @@
-"""Store one grading result in the course gradebook: the single writer's job.
+"""Write one grading result into the course gradebook: the single writer's job.
 
-Only the grading driver calls this, so nbgrader's gradebook (SQLite or
-PostgreSQL) is never written by two processes at once. The driver commits a
-batch of results (their grades and ledger rows) in one transaction.
+Only the grading driver calls this (``grading.storing``), so nbgrader's gradebook
+(SQLite or PostgreSQL) is never written by two processes at once. The driver commits
+a batch of results (their grades and grading-ledger rows) in one transaction.
 It sets what nbgrader's ``SaveAutoGrades`` would have set (auto scores, "needs
 manual grade", auto comments) but keeps manual scores a grader already entered,
 and writes the autograded notebooks where ``nbgrader autograde`` puts them. Late
-penalties are not a grading result: ``latedays.apply_late_days``, their one writer,
+penalties are not a grading result: ``state.late_days.apply_late_days``, their one writer,
 sets them after the run from the whole term's submissions.
 """
 
@@ -18,7 +18,7 @@ import stat
 from nbgrader.api import BaseCell, Comment, Grade
 
 from gradkit_autograder.state.course import Course
-from gradkit_autograder.grading.contract import GradingResult
+from gradkit_autograder.state.contract import GradingResult
 from gradkit_autograder.state.conventions import TIMESTAMP_FILE
 
 

@@ -28,7 +28,7 @@ Where the dates come from:
   ``<course>/due_dates.csv`` (``assignment,due``);
 - an extension: ``<course>/extensions.csv`` (``student,assignment,days``), stored
   as nbgrader's ``SubmittedAssignment.extension``;
-- the submission time: the submission's ``timestamp.txt`` (``collect.py``), or
+- the submission time: the submission's ``timestamp.txt`` (``gradkit collect``), or
   ``<course>/submission_times.csv`` (``student,assignment,submitted``), which wins.
   A submission with neither counts as on time; when the LMS marked it late
   (``LMS_LATE_MARK``), every late-day listing says so.

@@ -1,4 +1,4 @@
-"""Temporary copies of the course, for ``verify``, ``demo``, tests and benchmarks.
+"""Temporary copies of the course, for ``gradkit verify``, ``gradkit demo``, tests and benchmarks.
 
 A scratch course mirrors the repository layout (``<dir>/course`` with the
 course's ``nbgrader_config.py`` next to ``<dir>/assignments``), so the relative

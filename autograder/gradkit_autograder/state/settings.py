@@ -17,8 +17,9 @@ Every key is optional; a missing file means all defaults. Example::
       rtol: 1.0e-7
       atol: 1.0e-9
     sandbox: auto               # auto: isolate as far as the machine allows; off: rlimits only
-    withheld:                   # library modules the student writes here: absent from the grading kernel
-      - gradkit.autodiff.numerical
+    withheld:                   # what the student writes here: in the grading kernel, it raises when used
+      - gradkit.autodiff.numerical              # a module: every function and class it defines
+      - gradkit.nn.loss_functions.cross_entropy # or one function or class, where it is defined
     own_code:                   # what solution cells may use (judged from their source, in the grader)
       allow: [numpy]            # modules and names any solution cell may use; a prefix allows what is under it
       cells:                    # more for single solution cells, by grade id
@@ -28,7 +29,10 @@ Every key is optional; a missing file means all defaults. Example::
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +123,7 @@ class AssignmentSettings:
             resources=_section(Resources, data.get("resources", {}), f"{where}: resources"),
             checks=_section(Checks, data.get("checks", {}), f"{where}: checks"),
             sandbox=sandbox,
-            withheld=_module_names(data.get("withheld", []), f"{where}: withheld"),
+            withheld=_withheld(data.get("withheld", []), f"{where}: withheld"),
             own_code=_own_code(data.get("own_code"), f"{where}: own_code"),
         )
 
@@ -149,17 +153,85 @@ def _own_code(data: Any, where: str) -> OwnCode:
                    declared=bool(data.get("declared", True)))
 
 
-def _module_names(data: Any, where: str) -> tuple[str, ...]:
-    """A list of dotted ``gradkit`` module names (the modules students write)."""
+def _withheld(data: Any, where: str) -> tuple[str, ...]:
+    """The ``withheld`` list: each entry names a ``gradkit`` module or a function or class in one."""
     if not isinstance(data, (list, tuple)):
-        raise SettingsError(f"{where}: expected a list of module names, got {type(data).__name__}")
-    names = []
+        raise SettingsError(f"{where}: expected a list of dotted names under gradkit, got {type(data).__name__}")
     for name in data:
         if not isinstance(name, str) or not re.fullmatch(r"gradkit(\.[A-Za-z_][A-Za-z0-9_]*)+", name):
-            raise SettingsError(f"{where}: expected dotted module names under gradkit "
-                                f"(like gradkit.autodiff.numerical), got {name!r}")
-        names.append(name)
-    return tuple(names)
+            raise SettingsError(f"{where}: expected dotted names under gradkit (like gradkit.autodiff.numerical), "
+                                f"got {name!r}")
+        try:
+            resolve_withheld(name)
+        except LookupError as err:
+            raise SettingsError(f"{where}: {err}") from None
+    return tuple(data)
+
+
+# --- what a withheld entry names, read from the library's source (nothing of it is imported) ---
+
+WITHHELD_FORMS = ("a gradkit module (like gradkit.autodiff.numerical) or a function or class defined "
+                  "at the top level of one (like gradkit.nn.loss_functions.cross_entropy)")
+
+
+def library_root() -> Path:
+    """The folder of the ``gradkit`` package."""
+    spec = importlib.util.find_spec("gradkit")
+    if spec is None or spec.origin is None:
+        raise LookupError("the gradkit library is not installed")
+    return Path(spec.origin).parent
+
+
+def library_file(module: str) -> Path | None:
+    """The source of the ``gradkit`` module (or package's ``__init__.py``) ``module``; None if none."""
+    parts = module.split(".")[1:]
+    path = library_root().joinpath(*parts)
+    candidates = [path.with_suffix(".py")] if parts else []
+    return next((c for c in [*candidates, path / "__init__.py"] if c.is_file()), None)
+
+
+@functools.lru_cache(maxsize=None)
+def _bindings(path: Path, mtime: float) -> tuple[frozenset[str], dict[str, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    imported = {}
+    statements = list(tree.body)
+    for node in statements:     # module level, inside `if` and `try` too (a function's imports bind nothing here)
+        if isinstance(node, (ast.If, ast.Try)):
+            statements += [*node.body, *node.orelse, *getattr(node, "finalbody", []),
+                           *(s for h in getattr(node, "handlers", []) for s in h.body)]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            imported.update({a.asname: a.name for a in node.names if a.asname})
+    return frozenset(defined), imported
+
+
+def library_bindings(path: Path) -> tuple[frozenset[str], dict[str, str]]:
+    """A library module's top-level functions and classes, and what its imports bind (name -> dotted)."""
+    return _bindings(path, path.stat().st_mtime)
+
+
+def resolve_withheld(entry: str) -> tuple[str, str | None]:
+    """``(module, None)`` when ``entry`` names a module, ``(module, name)`` when a function or class in one.
+
+    Raises LookupError, naming the entry and what was expected, when it names neither.
+    """
+    if library_file(entry):
+        return entry, None
+    module, _, name = entry.rpartition(".")
+    path = library_file(module)
+    if path is None:
+        raise LookupError(f"{entry} names nothing in the library: there is no module {entry} or {module}; "
+                          f"expected {WITHHELD_FORMS}")
+    defined, imported = library_bindings(path)
+    if name in defined:
+        return module, name
+    if name in imported:
+        raise LookupError(f"{entry}: {module} only imports {name}; name it where it is defined, "
+                          f"{imported[name]}")
+    raise LookupError(f"{entry} names nothing in the library: {module} defines no function or class "
+                      f"{name}; expected {WITHHELD_FORMS}")
 
 
 def _reject_unknown(data: dict, known: set[str], where: str) -> None:

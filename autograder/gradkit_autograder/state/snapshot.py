@@ -64,8 +64,3 @@ def snapshot_digest(snapshot: dict[str, Any]) -> str:
     """A stable hash: changes whenever a test, a checksum or a point value changes."""
     return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
 
-
-def graded_cells(snapshot: dict[str, Any]) -> list[tuple[str, str, float]]:
-    """(notebook, cell, max score) of every auto- or manually graded cell, in order."""
-    return [(nb["name"], c["name"], c["max_score"])
-            for nb in snapshot["notebooks"] for c in nb["grade_cells"] + nb["task_cells"]]

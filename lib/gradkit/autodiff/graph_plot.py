@@ -13,9 +13,6 @@ deepest input, so all arrows point rightwards, in the order of computation::
 
 from __future__ import annotations
 
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch
-
 from gradkit.autodiff.graph import topological_order
 
 __all__ = ["draw_graph"]
@@ -31,6 +28,10 @@ def draw_graph(root, ax=None, max_nodes=200):
             state is involved and any backend, Agg included, works).
         max_nodes: refuse larger graphs, whose drawing would be unreadable.
     """
+    # matplotlib is imported here, on use: `import gradkit` stays without it
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyArrowPatch
+
     order = topological_order(root)
     if len(order) > max_nodes:
         raise ValueError(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit.autodiff.dual import jvp
 from gradkit.autodiff.tensor import Tensor
 
 __all__ = ["jacobian"]
@@ -76,9 +77,6 @@ def _reverse_jacobian(f, x):
 
 def _forward_jacobian(f, x):
     """One jvp per input direction e_j gives column j."""
-    # Imported here so that the Tensor half of the kit does not need dual.py.
-    from gradkit.autodiff.dual import jvp
-
     n = x.size
     columns = []
     for j in range(n):

@@ -24,7 +24,7 @@ import numpy as np
 from gradkit.autodiff import functions as F
 from gradkit.autodiff.graph import topological_order
 
-__all__ = ["Tensor", "concatenate", "stack"]
+__all__ = ["Tensor", "as_tensor", "concatenate", "stack"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -377,6 +377,11 @@ def _plain_index(index):
     if isinstance(index, list):
         return np.asarray(index)
     return index
+
+
+def as_tensor(x) -> Tensor:
+    """``x`` itself when it is a Tensor, else a constant Tensor of it (layers and losses accept arrays)."""
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
 
 
 def _as_tensors(tensors, op: str) -> list:

@@ -10,7 +10,9 @@ One module per job; import the one you need (nothing is imported here, so
 - ``linear_quant`` (numpy): int8 symmetric/asymmetric, per tensor or per channel.
 - ``huffman`` (numpy): Huffman codes, encode to bytes, decode, sizes in bits.
 - ``sparse_format`` (numpy): relative (gap) indices of a pruned tensor.
-- ``ledger`` (numpy): bits per layer and the compression ratio against float32.
-- ``mixed_precision`` (torch): autocast training, static and dynamic loss scaling.
-- ``pipeline`` (torch): the whole Deep Compression pipeline on a small classifier.
+- ``size_ledger`` (numpy): bits per layer and the compression ratio against float32.
+- ``mixed_precision`` (torch): the half type autocast uses, static and dynamic loss scaling.
+- ``deep_compression`` (torch): the whole Deep Compression pipeline on a small classifier.
+
+The MLP builder, the device choice and the seeded mini-batches are ``gradkit.torch_basics``'s.
 """

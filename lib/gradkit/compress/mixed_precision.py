@@ -1,4 +1,4 @@
-"""Mixed-precision training: autocast, torch's GradScaler, and loss scaling by hand.
+"""Mixed-precision training: which half type autocast uses, and loss scaling by hand.
 
 Half-precision numbers halve the bytes moved and run faster on hardware that has
 half-precision units, but float16 has a narrow range: its smallest subnormal is
@@ -13,34 +13,24 @@ are divided by S again (in float32) before the optimizer step.
   the rule of ``torch.amp.GradScaler`` (the tests compare the two scale by scale).
 
 bfloat16 has float32's exponent range, so it needs no scaling: on CPU autocast uses
-bfloat16, on CUDA float16 with the scaler (``autocast_dtype``).
+bfloat16, on CUDA float16 with the scaler (``autocast_dtype``). A training run that puts
+these together (``torch.autocast`` and ``torch.amp.GradScaler``) and times it is
+``bench/mixed_precision_runs.py``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
 
 __all__ = [
-    "default_device",
     "autocast_dtype",
     "float16_underflow_fraction",
     "StaticLossScaler",
     "DynamicLossScaler",
     "grads_are_finite",
-    "MixedPrecisionResult",
-    "train_classifier",
 ]
-
-
-def default_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def autocast_dtype(device: str | torch.device) -> torch.dtype:
@@ -130,59 +120,3 @@ class DynamicLossScaler(StaticLossScaler):
 
 def _optimizer_params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
-
-
-@dataclass
-class MixedPrecisionResult:
-    """One training run: final accuracy, seconds per step, peak memory (CUDA only, else None)."""
-
-    precision: str
-    accuracy: float
-    seconds_per_step: float
-    peak_memory_bytes: int | None
-    losses: list[float] = field(repr=False)
-
-
-def train_classifier(model: torch.nn.Module, X_train, y_train, X_test, y_test, *, precision: str = "float32",
-                     epochs: int = 10, batch_size: int = 64, lr: float = 0.05, seed: int = 0,
-                     device: str | torch.device | None = None) -> MixedPrecisionResult:
-    """Train with SGD + momentum in ``precision``: "float32" or "mixed" (autocast + GradScaler).
-
-    Mixed uses ``autocast_dtype(device)``; the GradScaler is enabled only for float16
-    (bfloat16 does not underflow). Peak memory is measured on CUDA only.
-    """
-    if precision not in ("float32", "mixed"):
-        raise ValueError(f"train_classifier: precision must be 'float32' or 'mixed', got {precision!r}")
-    device = default_device(device)
-    torch.manual_seed(seed)
-    model = model.to(device)
-    X_train, y_train = torch.as_tensor(X_train, device=device), torch.as_tensor(y_train, device=device)
-    X_test, y_test = torch.as_tensor(X_test, device=device), torch.as_tensor(y_test, device=device)
-    half = autocast_dtype(device)
-    use_amp = precision == "mixed"
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and half == torch.float16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    generator = torch.Generator().manual_seed(seed)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    losses, steps = [], 0
-    start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(len(X_train), generator=generator).to(device)
-        for first in range(0, len(order), batch_size):
-            batch = order[first:first + batch_size]
-            with torch.autocast(device.type, dtype=half, enabled=use_amp):
-                loss = torch.nn.functional.cross_entropy(model(X_train[batch]), y_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(float(loss.detach()))
-            steps += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
-    with torch.no_grad(), torch.autocast(device.type, dtype=half, enabled=use_amp):
-        accuracy = float((model(X_test).argmax(dim=1) == y_test).float().mean())
-    peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
-    return MixedPrecisionResult(precision, accuracy, seconds / steps, peak, losses)

@@ -23,6 +23,8 @@ from typing import Iterator
 
 import numpy as np
 
+from gradkit.data.sharding import check_shard, shard_indices
+
 
 class DataLoader:
     """Iterate over ``(X[batch], y[batch])`` pairs (or ``X[batch]`` when ``y`` is None).
@@ -64,10 +66,6 @@ class DataLoader:
 
     def indices(self, epoch: int | None = None) -> np.ndarray:
         """The example indices this loader visits in ``epoch`` (default: the next one), in order."""
-        # Imported on use: the grader withholds the sharding module while a student writes
-        # it, and the loader (which every assignment imports) must still import then.
-        from gradkit.data.sharding import shard_indices
-
         epoch = self.epoch if epoch is None else epoch
         # Every sample is kept (the batches, not the shards, drop what drop_last drops).
         return shard_indices(len(self.X), self.rank, self.world_size, epoch, self.seed,
@@ -92,8 +90,6 @@ class DataLoader:
     # ----- data parallelism -------------------------------------------------------
     def shard(self, rank: int, world_size: int) -> "DataLoader":
         """A loader over worker ``rank``'s share of the data (see the module docstring)."""
-        from gradkit.data.sharding import check_shard  # on use: see indices()
-
         check_shard(rank, world_size, "DataLoader.shard")
         if self.world_size != 1:
             raise ValueError("DataLoader.shard: this loader is already a shard; shard the full loader")

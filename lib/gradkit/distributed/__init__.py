@@ -19,35 +19,9 @@ Modules, each with one job (read them in this order):
 - ``errors``: failures that name the dead worker or stage (``wait_for``,
   ``names_failure``).
 - ``examples``: picklable model factories and data for the labs and benchmarks.
+
+Nothing is imported here: import from the module that holds a name
+(``from gradkit.distributed.trainer import train``), so that ``import
+gradkit.distributed`` loads neither torch nor Ray. Starting and joining Ray is
+``gradkit.runtime``'s job, not this package's.
 """
-
-import importlib
-
-# Names are imported lazily, on first use (PEP 562 module __getattr__): most modules
-# here import torch, and trainer imports every strategy, which takes seconds.
-_EXPORTS = {
-    "DeviceMismatchError": "devices",
-    "ActorDiedError": "errors",
-    "DistributedTrainingError": "errors",
-    "ShardedSampler": "sharding",
-    "shard_indices": "sharding",
-    "TrainResult": "results",
-    "STRATEGIES": "trainer",
-    "train": "trainer",
-    "WorkerError": "worker",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    """Import the submodule that defines ``name`` and return the name."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'gradkit.distributed' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"gradkit.distributed.{_EXPORTS[name]}"), name)
-    globals()[name] = value  # cached: the next lookup does not come here
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

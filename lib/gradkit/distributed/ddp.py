@@ -35,7 +35,9 @@ import torch
 
 from gradkit import runtime
 from gradkit.distributed.devices import collective_backend, worker_resources
+from gradkit.distributed.local_training import as_tensors, build_model, resolve_loss
 from gradkit.distributed.results import TrainResult, epoch_record
+from gradkit.distributed.sharding import ShardedSampler
 
 __all__ = ["train_ddp"]
 
@@ -71,9 +73,6 @@ def _ddp_loop(config: dict) -> None:
     import ray.train
     import ray.train.torch
     from torch.utils.data import DataLoader, TensorDataset
-
-    from gradkit.distributed.local_training import as_tensors, build_model, resolve_loss
-    from gradkit.distributed.sharding import ShardedSampler
 
     torch.set_num_threads(1)
     context = ray.train.get_context()

@@ -18,6 +18,8 @@ import math
 import ray
 import torch
 
+from gradkit.torch_basics import check_count
+
 __all__ = [
     "DeviceMismatchError",
     "resolve_use_gpu",
@@ -65,8 +67,7 @@ def gpus_per_worker(workers: int, gpus_present: float | None = None) -> float:
     ``gpus_per_worker(2, 4) == 1``; ``gpus_per_worker(3, 1) == 0.3333`` (three workers
     share one GPU). Rounded *down* to Ray's 1e-4 resolution so the shares always fit.
     """
-    if workers < 1:
-        raise ValueError(f"gpus_per_worker: workers must be >= 1, got {workers}")
+    check_count(workers, "workers", "gpus_per_worker")
     present = _gpus_present() if gpus_present is None else float(gpus_present)
     if present <= 0:
         return 0.0

@@ -1,8 +1,8 @@
 """Ready-made models and data for the labs, benchmarks and the GPU check.
 
-Models are built by *factories* defined here, in an importable module, because a Ray
-worker on another machine must be able to rebuild the model: ``mlp_factory((64, 128,
-10))`` pickles as a reference to :func:`make_mlp` plus its sizes.
+Models are built by *factories*, because a Ray worker on another machine must be able
+to rebuild the model: ``mlp_factory((64, 128, 10))`` pickles as a reference to
+:func:`gradkit.torch_basics.mlp` (an importable function) plus its sizes.
 """
 
 from __future__ import annotations
@@ -10,30 +10,20 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
 
-__all__ = ["make_mlp", "mlp_factory", "digits_data", "synthetic_classification"]
+from gradkit.data import load_digits
+from gradkit.torch_basics import mlp
 
-
-def make_mlp(sizes: tuple[int, ...]) -> torch.nn.Sequential:
-    """``Linear -> ReLU -> ... -> Linear`` through ``sizes`` (input, hidden..., classes)."""
-    if len(sizes) < 2:
-        raise ValueError(f"make_mlp: need at least (inputs, outputs), got sizes {sizes}")
-    layers: list[torch.nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
-        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
-    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
-    return torch.nn.Sequential(*layers)
+__all__ = ["mlp_factory", "digits_data", "synthetic_classification"]
 
 
 def mlp_factory(sizes) -> functools.partial:
-    """A picklable ``model_fn`` for :func:`gradkit.distributed.train`."""
-    return functools.partial(make_mlp, tuple(int(s) for s in sizes))
+    """A picklable ``model_fn`` for :func:`gradkit.distributed.trainer.train`: ``mlp(sizes)``."""
+    return functools.partial(mlp, tuple(int(s) for s in sizes))
 
 
 def digits_data(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """The course's 8x8 digits (64 features, 10 classes), scaled to [0, 1]."""
-    from gradkit.data import load_digits
     return load_digits(split)
 
 

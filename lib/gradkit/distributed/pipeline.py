@@ -17,7 +17,7 @@
 
 The gradient of the whole batch is the sum over micro-batches of each micro-batch's mean
 loss weighted by its share of the batch, so the stages end with exactly the gradient of
-single-process training on the whole batch (``tests/test_distributed_pipeline.py``).
+single-process training on the whole batch (``tests/lib/test_distributed_pipeline.py``).
 
 Activations and gradients travel between stages through the Ray object store (host
 memory; a CUDA stage copies them to and from its GPU).

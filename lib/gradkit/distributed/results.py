@@ -14,7 +14,7 @@ __all__ = ["TrainResult", "epoch_record"]
 
 @dataclass
 class TrainResult:
-    """What ``gradkit.distributed.train`` returns.
+    """What ``gradkit.distributed.trainer.train`` returns.
 
     ``history`` has one dict per epoch (see :func:`epoch_record`); ``state_dict`` holds
     the trained weights (CPU tensors), ``startup_s`` the seconds from the call to the

@@ -6,7 +6,7 @@ The rule itself (a shared permutation per epoch, worker ``rank`` taking every
 workers here run collectives, so every worker must take the same number of steps: the
 sampler always cuts the permutation to a multiple of ``world_size``
 (``drop_remainder=True``, like torch's ``DistributedSampler(drop_last=True)``).
-``tests/test_distributed_trainer.py`` checks that the strategies built on it equal
+``tests/lib/test_distributed_trainer.py`` checks that the strategies built on it equal
 single-process training with the combined batch.
 """
 
@@ -18,7 +18,7 @@ from torch.utils.data import Sampler
 
 from gradkit.data.sharding import shard_indices
 
-__all__ = ["ShardedSampler", "shard_indices"]
+__all__ = ["ShardedSampler"]
 
 
 class ShardedSampler(Sampler[int]):

@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import BatchSampler
 
 from gradkit import runtime
+from gradkit.distributed.ddp import train_ddp  # imports Ray Train only when it runs
 from gradkit.distributed.devices import resolve_use_gpu, worker_resources
 from gradkit.distributed.errors import wait_for
 from gradkit.distributed.local_training import (as_tensors, build_model, compute_gradients,
@@ -40,8 +41,9 @@ from gradkit.distributed.ring_allreduce import ring_allreduce_refs
 from gradkit.distributed.sharding import ShardedSampler
 from gradkit.distributed.torch_allreduce import init_process_group
 from gradkit.distributed.worker import DataParallelWorker
+from gradkit.torch_basics import check_count, choose_device
 
-__all__ = ["train", "TrainResult", "STRATEGIES"]
+__all__ = ["train", "STRATEGIES"]
 
 STRATEGIES = ("single", "ps-sync", "ps-async", "ring", "torch-allreduce", "ddp")
 
@@ -58,8 +60,7 @@ def _validate(model_fn, data, strategy, workers, batch_size, epochs, lr, stalene
         raise TypeError("train: data must be a pair (X, y) of numpy arrays")
     for name, value in (("workers", workers), ("batch_size", batch_size), ("epochs", epochs),
                         ("server_shards", server_shards)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"train: {name} must be an integer >= 1, got {value!r}")
+        check_count(value, name, "train")
     if strategy == "single" and workers != 1:
         raise ValueError(f"train: strategy 'single' runs one process, got workers={workers}")
     if lr <= 0:
@@ -96,7 +97,6 @@ def train(model_fn: Callable[[], torch.nn.Module], data: tuple, strategy: str = 
     runtime.ensure_ray(address=address, num_cpus=num_cpus)
     gpu = resolve_use_gpu(use_gpu)
     if strategy == "ddp":
-        from gradkit.distributed.ddp import train_ddp  # Ray Train is slow to import
         return train_ddp(model_fn, X, y, workers=workers, use_gpu=gpu, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed, loss=loss,
                          max_failures=max_failures, storage_path=checkpoint_dir, called=called)
@@ -106,7 +106,7 @@ def train(model_fn: Callable[[], torch.nn.Module], data: tuple, strategy: str = 
 
 def _train_single(model_fn, X, y, use_gpu, epochs, batch_size, lr, seed, loss, called) -> TrainResult:
     """The baseline: one process, one model, batches from the same permutation as the workers."""
-    device = torch.device("cuda" if resolve_use_gpu(use_gpu) and torch.cuda.is_available() else "cpu")
+    device = choose_device(None if resolve_use_gpu(use_gpu) else "cpu")
     model = build_model(model_fn, seed, device)
     loss_fn = resolve_loss(loss, y)
     inputs, targets = as_tensors(X, y, device)

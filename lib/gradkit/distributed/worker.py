@@ -21,9 +21,8 @@ from torch.utils.data import BatchSampler
 from gradkit.distributed.devices import actor_device
 from gradkit.distributed.errors import names_failure
 from gradkit.distributed.local_training import (as_tensors, build_model, compute_gradients,
-                                                flatten_gradients, flatten_parameters,
-                                                load_flat_gradients, load_flat_parameters,
-                                                resolve_loss)
+                                                flatten_gradients, load_flat_gradients,
+                                                load_flat_parameters, resolve_loss)
 from gradkit.distributed.ring_allreduce import RingMember
 from gradkit.distributed.sharding import ShardedSampler
 from gradkit.distributed.torch_allreduce import TorchCollectiveMember
@@ -88,9 +87,6 @@ class DataParallelWorker(RingMember, TorchCollectiveMember):
 
     def state_dict(self) -> dict:
         return {name: value.detach().cpu() for name, value in self.model.state_dict().items()}
-
-    def flat_parameters(self) -> np.ndarray:
-        return flatten_parameters(self.model).cpu().numpy()
 
     # ---- ring all-reduce ----------------------------------------------------------
     @_names_rank

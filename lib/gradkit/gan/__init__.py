@@ -10,12 +10,16 @@ One module per job, imported only when used (``import gradkit`` never imports to
   ``train_mixture_gan`` trains the MLP pair on a mixture with the mixture's recipe.
 - ``gradkit.gan.data``: a ring of 8 and a grid of 25 Gaussians (each with its training
   recipe), the digits in [-1, 1].
-- ``gradkit.gan.measures``: modes covered and the share of high-quality samples.
-- ``gradkit.gan.digit_measures``: a digits classifier, classes produced, class entropy
-  and a Frechet distance in the classifier's feature space (a digits-sized FID).
+- ``gradkit.gan.mode_coverage``: modes covered and the share of high-quality samples.
+- ``gradkit.gan.digit_classifier``: a digits classifier, the classes generated digits
+  are labelled as and the entropy of that histogram.
+- ``gradkit.gan.fid``: the Frechet distance in the classifier's feature space (a
+  digits-sized FID).
 - ``gradkit.gan.plots``: samples over training, image grids, loss and D-output curves.
 
-Nothing is imported here: Assignment 4 withholds the modules students write
-(losses, models, measures) from the grading kernel, and ``gradkit.gan.data`` or
-``gradkit.gan.plots`` must still import there.
+The MLP builder, the device choice and the argument checks are
+``gradkit.torch_basics``'s. Nothing is imported here: Assignment 4 withholds the
+modules students write (losses, models, mode_coverage, training) from the grading
+kernel, and ``gradkit.gan.data``, ``.plots``, ``.digit_classifier`` and ``.fid`` must
+still import there.
 """

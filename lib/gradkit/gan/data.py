@@ -9,10 +9,10 @@
   [-1, 1], the range of a tanh generator.
 
 Each mixture function returns the samples, the index of the mode each came from, the
-centres and the standard deviation, so the measures in ``gradkit.gan.measures`` get
+centres and the standard deviation, so the measures in ``gradkit.gan.mode_coverage`` get
 exactly the numbers the samples were drawn with, and the mixture's training ``recipe``:
-the MLP pair's depth, the generator's noise skip and the number of training steps, as
-measured by ``bench/bench_gan.py`` (``gradkit.gan.training.train_mixture_gan`` uses it).
+the MLP pair's depth, the generator's noise skip and the number of training steps
+(``gradkit.gan.training.train_mixture_gan`` uses it; ``bench/bench_gan.py`` checks it).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gradkit.data import load_digits, ring_centers
+from gradkit.torch_basics import check_count
 
 __all__ = ["Recipe", "RING_RECIPE", "GRID_RECIPE", "Mixture", "ring_of_gaussians", "grid_of_gaussians",
            "grid_centers", "gan_digits"]
@@ -31,11 +32,11 @@ class Recipe(NamedTuple):
     """How the library trains a GAN on a mixture by default: the MLP pair's depth, the steps.
 
     Everything else is ``train_gan``'s default. The grid's 25 modes need more than the
-    ring's 8: with 2-D noise the generator must fold the plane into 25 separate clusters.
-    A third hidden layer and twice the steps took it from 4-5 to 21-25 modes covered; the
-    generator's noise skip (``MLPGenerator(noise_skip=)``), which starts its samples spread
-    over the whole grid instead of in one blob at the centre, took seeds 0-4 from 24, 25, 21,
-    25, 25 to 25 each (bench/README.md, GAN section).
+    ring's 8: with 2-D noise the generator must fold the plane into 25 separate clusters,
+    which takes a third hidden layer and twice the steps, and the generator's noise skip
+    (``MLPGenerator(noise_skip=)``) starts its samples spread over the whole grid instead
+    of in one blob at the centre, so that no outer mode is left out. The runs behind these
+    choices are in bench/README.md (GANs).
     """
 
     depth: int = 2  # hidden layers of both the generator and the discriminator
@@ -43,8 +44,8 @@ class Recipe(NamedTuple):
     noise_skip: float = 0.0  # the generator's G(z) = noise_skip * z + net(z); 0: no skip
 
 
-RING_RECIPE = Recipe(depth=2, steps=5000)  # 8/8 modes, 93-95% high quality, ~30 s on one core
-GRID_RECIPE = Recipe(depth=3, steps=10_000, noise_skip=1.5)  # 25/25 modes on 10 of 10 seeds, ~105 s
+RING_RECIPE = Recipe(depth=2, steps=5000)
+GRID_RECIPE = Recipe(depth=3, steps=10_000, noise_skip=1.5)
 
 
 class Mixture(NamedTuple):
@@ -53,12 +54,6 @@ class Mixture(NamedTuple):
     centers: np.ndarray  # (modes, 2) float32
     std: float  # the standard deviation of every Gaussian
     recipe: Recipe = Recipe()  # the recommended training settings (see Recipe)
-
-
-def _count(value, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _sample_mixture(centers: np.ndarray, n: int, std: float, seed: int, recipe: Recipe) -> Mixture:
@@ -75,16 +70,16 @@ def ring_of_gaussians(n: int = 10_000, modes: int = 8, radius: float = 2.0, std:
                       seed: int = 0) -> Mixture:
     """``modes`` equal Gaussians on a circle of ``radius`` (centres from ``gradkit.data.ring_centers``).
 
-    Its recipe, ``RING_RECIPE``, was measured for the default ring (8 modes, sd 0.02).
+    Its recipe, ``RING_RECIPE``, is the one for the default ring (8 modes, sd 0.02).
     """
-    n = _count(n, "n", "ring_of_gaussians")
-    centers = ring_centers(_count(modes, "modes", "ring_of_gaussians"), radius)
+    n = check_count(n, "n", "ring_of_gaussians")
+    centers = ring_centers(check_count(modes, "modes", "ring_of_gaussians"), radius)
     return _sample_mixture(centers.astype(np.float64), n, std, seed, RING_RECIPE)
 
 
 def grid_centers(side: int = 5, spacing: float = 2.0) -> np.ndarray:
     """The centres of a ``side`` x ``side`` grid with ``spacing``, centred on 0: shape (side**2, 2)."""
-    side = _count(side, "side", "grid_centers")
+    side = check_count(side, "side", "grid_centers")
     ticks = spacing * (np.arange(side) - (side - 1) / 2.0)
     xx, yy = np.meshgrid(ticks, ticks, indexing="ij")
     return np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
@@ -94,9 +89,9 @@ def grid_of_gaussians(n: int = 10_000, side: int = 5, spacing: float = 2.0, std:
                       seed: int = 0) -> Mixture:
     """``side**2`` equal Gaussians on a grid (5x5 at -4, -2, 0, 2, 4 by default).
 
-    Its recipe, ``GRID_RECIPE``, was measured for the default 5x5 grid (sd 0.05).
+    Its recipe, ``GRID_RECIPE``, is the one for the default 5x5 grid (sd 0.05).
     """
-    n = _count(n, "n", "grid_of_gaussians")
+    n = check_count(n, "n", "grid_of_gaussians")
     return _sample_mixture(grid_centers(side, spacing).astype(np.float64), n, std, seed, GRID_RECIPE)
 
 

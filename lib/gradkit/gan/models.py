@@ -17,13 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gradkit.torch_basics import check_count, mlp
+
 __all__ = ["MLPGenerator", "MLPDiscriminator", "ConvGenerator", "ConvDiscriminator"]
-
-
-def _positive_int(value, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return value
 
 
 def _check_input(x, features: int, where: str, what: str) -> torch.Tensor:
@@ -34,42 +30,32 @@ def _check_input(x, features: int, where: str, what: str) -> torch.Tensor:
     return x
 
 
-def _mlp(sizes: list[int], activation) -> nn.Sequential:
-    """Linear layers of the given sizes with ``activation()`` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(fan_in, fan_out))
-        if k < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
-
-
 class MLPGenerator(nn.Module):
     """``z -> Linear -> ReLU -> ... -> Linear -> point``: ``depth`` hidden layers of ``hidden`` units.
 
     ``noise_skip = s > 0`` adds the noise itself, scaled: ``G(z) = s * z + net(z)`` (it needs
     ``noise_dim == out_dim``). A freshly initialised ``net`` outputs values near 0, so a plain
     generator starts with all its samples in one small blob and spreads out slowly, finding
-    the modes near the centre first; far ones can be left out for good (the grid of 25 lost
-    an outer column on one seed in five). With the skip, the first samples already form a
-    broad Gaussian of standard deviation ``s`` over the data, and ``net`` only has to pull
-    that mass into the modes. ``s`` is fixed, not learned.
+    the modes near the centre first; far ones can be left out for good (bench/README.md
+    shows it on the grid of 25). With the skip, the first samples already form a broad
+    Gaussian of standard deviation ``s`` over the data, and ``net`` only has to pull that
+    mass into the modes. ``s`` is fixed, not learned.
     """
 
     def __init__(self, noise_dim: int = 2, hidden: int = 128, depth: int = 2, out_dim: int = 2,
                  noise_skip: float = 0.0) -> None:
         super().__init__()
         where = "MLPGenerator"
-        self.noise_dim = _positive_int(noise_dim, "noise_dim", where)
-        self.out_dim = _positive_int(out_dim, "out_dim", where)
+        self.noise_dim = check_count(noise_dim, "noise_dim", where)
+        self.out_dim = check_count(out_dim, "out_dim", where)
         if isinstance(noise_skip, bool) or not isinstance(noise_skip, (int, float)) or not noise_skip >= 0:
             raise ValueError(f"{where}: noise_skip must be a number >= 0, got {noise_skip!r}")
         if noise_skip and noise_dim != out_dim:
             raise ValueError(f"{where}: noise_skip adds the noise to the output, so it needs noise_dim == out_dim, "
                              f"got noise_dim={noise_dim}, out_dim={out_dim}")
         self.noise_skip = float(noise_skip)
-        sizes = [noise_dim] + [_positive_int(hidden, "hidden", where)] * _positive_int(depth, "depth", where)
-        self.net = _mlp(sizes + [out_dim], nn.ReLU)
+        sizes = [noise_dim] + [check_count(hidden, "hidden", where)] * check_count(depth, "depth", where)
+        self.net = mlp(sizes + [out_dim], nn.ReLU)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         z = _check_input(z, self.noise_dim, "MLPGenerator", "noise")
@@ -84,9 +70,9 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, in_dim: int = 2, hidden: int = 128, depth: int = 2) -> None:
         super().__init__()
         where = "MLPDiscriminator"
-        self.in_dim = _positive_int(in_dim, "in_dim", where)
-        sizes = [in_dim] + [_positive_int(hidden, "hidden", where)] * _positive_int(depth, "depth", where)
-        self.net = _mlp(sizes + [1], lambda: nn.LeakyReLU(0.2))
+        self.in_dim = check_count(in_dim, "in_dim", where)
+        sizes = [in_dim] + [check_count(hidden, "hidden", where)] * check_count(depth, "depth", where)
+        self.net = mlp(sizes + [1], lambda: nn.LeakyReLU(0.2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(_check_input(x, self.in_dim, "MLPDiscriminator", "samples")).squeeze(1)
@@ -113,8 +99,8 @@ class ConvGenerator(nn.Module):
 
     def __init__(self, noise_dim: int = 32, width: int = 32) -> None:
         super().__init__()
-        self.noise_dim = _positive_int(noise_dim, "noise_dim", "ConvGenerator")
-        w = _positive_int(width, "width", "ConvGenerator")
+        self.noise_dim = check_count(noise_dim, "noise_dim", "ConvGenerator")
+        w = check_count(width, "width", "ConvGenerator")
         self.net = nn.Sequential(
             nn.ConvTranspose2d(noise_dim, 4 * w, kernel_size=2, stride=1, padding=0, bias=False),  # 1 -> 2
             nn.BatchNorm2d(4 * w),
@@ -141,7 +127,7 @@ class ConvDiscriminator(nn.Module):
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
-        w = _positive_int(width, "width", "ConvDiscriminator")
+        w = check_count(width, "width", "ConvDiscriminator")
         self.net = nn.Sequential(
             nn.Conv2d(1, w, kernel_size=4, stride=2, padding=1),  # 8 -> 4
             nn.LeakyReLU(0.2),

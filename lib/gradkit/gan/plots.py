@@ -9,13 +9,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from gradkit.torch_basics import to_numpy
+
 __all__ = ["plot_samples_2d", "plot_snapshots_2d", "plot_image_grid", "plot_history"]
-
-
-def _numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):  # a torch tensor, possibly on a GPU
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 def plot_samples_2d(samples, centers=None, real=None, title: str = "", ax=None):
@@ -23,14 +19,14 @@ def plot_samples_2d(samples, centers=None, real=None, title: str = "", ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     if real is not None:
-        real = _numpy(real)
+        real = to_numpy(real)
         ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="real")
-    samples = _numpy(samples)
+    samples = to_numpy(samples)
     if samples.ndim != 2 or samples.shape[1] != 2:
         raise ValueError(f"plot_samples_2d: expected samples of shape (n, 2), got {samples.shape}")
     ax.scatter(samples[:, 0], samples[:, 1], s=2, c="C0", alpha=0.6, label="generated")
     if centers is not None:
-        centers = _numpy(centers)
+        centers = to_numpy(centers)
         ax.scatter(centers[:, 0], centers[:, 1], marker="x", c="C3", s=30, label="centres")
     ax.set_aspect("equal")
     ax.set_title(title)
@@ -54,7 +50,7 @@ def plot_snapshots_2d(snapshots, centers=None, columns: int = 5):
 
 def plot_image_grid(images, columns: int = 10, title: str = "", ax=None):
     """Images (n, 64), (n, 8, 8) or (n, 1, 8, 8) with pixels in [-1, 1], tiled in a grid."""
-    images = _numpy(images)
+    images = to_numpy(images)
     if images.size == 0 or images.size % 64:
         raise ValueError(f"plot_image_grid: expected 8x8 images, got shape {images.shape}")
     images = images.reshape(-1, 8, 8)

@@ -13,8 +13,8 @@ Each update zeroes its optimizer's gradients first: PyTorch adds every ``backwar
 ``.grad``. Adam with betas (0.5, 0.999) is the usual GAN default (DCGAN): a short
 memory for the first moment, because the other player keeps moving the target.
 
-The same code runs on CUDA when there is a GPU and on the CPU otherwise; ``device=``
-overrides. On the CPU a run with the same seed (and the same initial weights) repeats
+The same code runs on CUDA when there is a GPU and on the CPU otherwise
+(``gradkit.torch_basics.choose_device``); ``device=`` overrides. On the CPU a run with the same seed (and the same initial weights) repeats
 exactly.
 """
 
@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 
 from gradkit.gan.losses import GENERATOR_LOSSES
 from gradkit.gan.models import MLPDiscriminator, MLPGenerator
+from gradkit.torch_basics import check_count, choose_device
 
 __all__ = [
-    "resolve_device",
     "GanHistory",
     "GanRun",
     "discriminator_step",
@@ -43,16 +43,6 @@ __all__ = [
     "train_gan",
     "train_mixture_gan",
 ]
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when ``torch.cuda.is_available()``, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:0', ... or None, got {device!r}") from err
 
 
 def _losses(loss: str) -> tuple[Callable, Callable]:
@@ -155,7 +145,7 @@ def sample(generator: nn.Module, n: int, z: torch.Tensor | None = None, seed: in
 
     ``z`` gives the noise; otherwise it is drawn from a generator seeded with ``seed``.
     """
-    device = resolve_device(device) if device is not None else next(generator.parameters()).device
+    device = choose_device(device) if device is not None else next(generator.parameters()).device
     if z is None:
         rng = torch.Generator(device=device).manual_seed(seed)
         z = torch.randn(n, noise_dim_of(generator), generator=rng, device=device)
@@ -178,8 +168,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data, *, steps: in
         data: real samples, a numpy array or tensor with one sample per row (points
             (n, 2) or images (n, 1, 8, 8)); batches are drawn from it with replacement.
         steps: generator updates; each comes after ``d_steps`` discriminator updates.
-            5000 cover the ring of 8 at >= 90% high quality on every seed measured (3000
-            left one seed at 88%); the grid of 25 needs more (``train_mixture_gan``).
+            The default is the ring of 8's (``gradkit.gan.data.RING_RECIPE``); the grid
+            of 25 needs more (``train_mixture_gan``).
         loss: "non_saturating" (default), "saturating" or "lsgan" (``gradkit.gan.losses``).
         lr: one learning rate for both players, or (generator's, discriminator's).
         betas: Adam's betas, (0.5, 0.999) as in DCGAN.
@@ -195,13 +185,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, data, *, steps: in
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("d_steps", d_steps),
                         ("snapshot_size", snapshot_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"train_gan: {name} must be a positive int, got {value!r}")
-    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 0:
-        raise ValueError(f"train_gan: snapshot_every must be an int >= 0, got {snapshot_every!r}")
+        check_count(value, name, "train_gan")
+    check_count(snapshot_every, "snapshot_every", "train_gan", minimum=0)
     _losses(loss)
     lr_g, lr_d = lr if isinstance(lr, (tuple, list)) else (lr, lr)
-    device = resolve_device(device)
+    device = choose_device(device)
     real_data = torch.as_tensor(np.asarray(data) if not isinstance(data, torch.Tensor) else data)
     if real_data.ndim < 2 or len(real_data) == 0:
         raise ValueError(f"train_gan: data must hold one sample per row, got shape {tuple(real_data.shape)}")

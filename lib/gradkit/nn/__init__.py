@@ -5,12 +5,16 @@ Modules, each with one job:
 - ``module``: ``Module`` / ``Parameter``: parameter registration, ``zero_grad``
   (clears every parameter's gradient), ``state_dict``, train/eval.
 - ``layers``: ``Linear``, ``Sequential`` and ``mlp``, the layers an MLP needs and a builder.
-- ``activations``: ``ReLU``, ``Sigmoid``, ``Tanh``, ``Arctan``, ``Softmax``, ``LogSoftmax``.
-- ``functional`` (also ``gradkit.nn.F``): the same as plain functions, plus the losses
-  ``mse_loss``, ``cross_entropy``, ``binary_cross_entropy(_with_logits)`` and
-  ``multiclass_hinge_loss``.
+- ``activation_functions``: ``relu``, ``sigmoid``, ``tanh``, ``arctan`` (a custom
+  ``Function``), ``softmax``, ``log_softmax``.
+- ``activations``: the same as modules, ``ReLU``, ``Sigmoid``, ``Tanh``, ``Arctan``,
+  ``Softmax``, ``LogSoftmax``.
+- ``loss_functions``: ``mse_loss``, ``cross_entropy``, ``binary_cross_entropy(_with_logits)``
+  and ``multiclass_hinge_loss``.
 - ``losses``: the losses as modules, ``MSELoss``, ``CrossEntropyLoss``, ``BCELoss``,
   ``BCEWithLogitsLoss``, ``MultiClassHingeLoss``.
+- ``functional`` (also ``gradkit.nn.F``): every activation and loss function in one
+  namespace, like ``torch.nn.functional``.
 - ``init``: Xavier/Glorot and He/Kaiming initialisation.
 """
 

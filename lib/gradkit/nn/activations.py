@@ -1,4 +1,4 @@
-"""Activation layers: thin ``Module`` wrappers over ``gradkit.nn.functional``.
+"""Activation layers: thin ``Module`` wrappers over ``gradkit.nn.activation_functions``.
 
 They hold no parameters; having them as modules lets a ``Sequential`` list them
 between layers, e.g. ``Sequential(Linear(64, 128), ReLU(), Linear(128, 10))``.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradkit.autodiff.tensor import Tensor
-from gradkit.nn import functional as F
+from gradkit.nn import activation_functions as F
 from gradkit.nn.module import Module
 
 

@@ -6,9 +6,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from gradkit.autodiff.tensor import Tensor
+from gradkit.autodiff.tensor import Tensor, as_tensor
 from gradkit.nn.activations import ReLU
-from gradkit.nn.functional import as_tensor
 from gradkit.nn.init import initial_weight
 from gradkit.nn.module import Module, Parameter
 

@@ -1,11 +1,11 @@
-"""Loss modules: the functions of ``gradkit.nn.functional`` with their options bound."""
+"""Loss modules: the functions of ``gradkit.nn.loss_functions`` with their options bound."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gradkit.autodiff.tensor import Tensor
-from gradkit.nn import functional as F
+from gradkit.nn import loss_functions as F
 from gradkit.nn.module import Module
 
 
@@ -47,7 +47,7 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class MultiClassHingeLoss(_Loss):
-    """Weston-Watkins multiclass SVM loss (see ``functional.multiclass_hinge_loss``)."""
+    """Weston-Watkins multiclass SVM loss (see ``loss_functions.multiclass_hinge_loss``)."""
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)

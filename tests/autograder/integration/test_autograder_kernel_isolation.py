@@ -38,9 +38,9 @@ from gradkit_autograder.commands.grade import GradeError, grade
 from gradkit_autograder.sandbox.kernel_manager import LimitedKernelManager
 from gradkit_autograder.commands.release import release
 from gradkit_autograder.state.scratch_course import scratch_course
-from gradkit_autograder.sandbox.isolation import Secrets, decide_isolation, make_scratch
+from gradkit_autograder.sandbox.isolation import Secrets, decide_isolation, make_workdir
 from gradkit_autograder.sandbox.library_view import library_view
-from gradkit_autograder.grading.worker import private_workspace
+from gradkit_autograder.grading.workspace import private_workspace
 from support import REPO
 
 pytestmark = pytest.mark.slow
@@ -118,11 +118,11 @@ def _reference_cells(marker: str) -> list[str]:
 
 
 async def _start(isolation, workspace: Path, name: str):
-    """A kernel as a grading worker starts one: its scratch copy, runtime folder and limits."""
-    for folder in ("scratch", "runtime", "empty"):
+    """A kernel as a grading worker starts one: its working folder, runtime folder and limits."""
+    for folder in ("workdir", "runtime", "empty"):
         (workspace / folder).mkdir()
         os.chmod(workspace / folder, 0o711)
-    cwd = make_scratch(str(workspace / "empty"), str(workspace / "scratch" / name), isolation.uid)
+    cwd = make_workdir(str(workspace / "empty"), str(workspace / "workdir" / name), isolation.uid)
     isolation = dataclasses.replace(isolation, library_view=library_view((), workspace / "view"))
     km = LimitedKernelManager(kernel_name="python3", isolation=dataclasses.asdict(isolation),
                               runtime_dir=str(workspace / "runtime"), memory_mb=2048, file_mb=64,
@@ -202,7 +202,7 @@ def test_a_kernel_cannot_read_another_running_kernels_iopub(isolation):
 
 A = "a0_warmup"
 CHECK = "test_softplus_visible"
-# the reference's first check waits until the test tells it, through a file in its scratch
+# the reference's first check waits until the test tells it, through a file in its working
 # folder, whether this run fails ("fail") or passes ("go")
 TOLD = """import os, time
 _deadline = time.monotonic() + 60
@@ -232,11 +232,11 @@ def told_course(tmp_path_factory):
 
 
 def _tell_reference_runs(tmpdir: Path, verdicts: list[str], stop: threading.Event) -> None:
-    """Write the next verdict into each new kernel scratch folder under ``tmpdir``, in turn ('go' after the list)."""
+    """Write the next verdict into each new kernel working folder under ``tmpdir``, in turn ('go' after the list)."""
     told: set[str] = set()
     deadline = time.monotonic() + 600
     while not stop.is_set() and time.monotonic() < deadline:
-        for folder in sorted(set(glob.glob(str(tmpdir / "gradkit-*" / "scratch" / "*"))) - told):
+        for folder in sorted(set(glob.glob(str(tmpdir / "gradkit-*" / "workdir" / "*"))) - told):
             told.add(folder)
             Path(folder, verdicts.pop(0) if verdicts else "go").write_text("")
         stop.wait(0.05)
@@ -275,7 +275,7 @@ def test_reference_failing_once_is_run_again_and_nothing_of_the_workers_is_left(
     message = retried[0].incidents[0]["message"]
     assert CHECK in message and "this run was told to fail" in message, message
     assert summary.count("graded") == 1 and summary.count("failed") == 0, summary.outcomes
-    # each task's library view, gradebook and scratch lived in its private folder, now gone
+    # each task's library view, gradebook and working folders lived in its private folder, now gone
     assert sorted(p.name for p in workers_tmpdir.glob("gradkit-*")) == []
 
 

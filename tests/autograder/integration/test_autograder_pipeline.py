@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.state import grading_ledger
 from support.scripted_student import submission_with
 from gradkit_autograder.grading.class_builder import build_class, write_submission
 from gradkit_autograder.cli import build_parser, main
@@ -137,7 +137,7 @@ def test_rerun_skips_unchanged_and_force_regrades(graded):
     forced = grade(course, A, workers=2, progress=False, force=True, students=["reference"])
     assert forced.count("graded") == 1
     with course.gradebook() as gb:
-        runs = {r["student"]: r["runs"] for r in ledger.rows(gb.engine, A)}
+        runs = {r["student"]: r["runs"] for r in grading_ledger.rows(gb.engine, A)}
     assert runs["reference"] == 2 and runs["blank"] == 2 and runs["mixed"] == 1
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.state import grading_ledger
 from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.commands.collect import collect
 from gradkit_autograder.state.course import Course
@@ -114,6 +114,6 @@ def test_grades_land_in_postgresql(postgres_url, tmp_path):
         assert gb.find_submission(A, "reference").score == 9
         assert gb.find_submission(A, "blank").score == 0
         assert 0 < gb.find_submission(A, "mutant-softplus_naive").score < 9
-        assert {r["student"] for r in ledger.rows(gb.engine, A)} == set(kinds)
+        assert {r["student"] for r in grading_ledger.rows(gb.engine, A)} == set(kinds)
     assert "reference" in export(course, "csv").read_text()
     engine.dispose()

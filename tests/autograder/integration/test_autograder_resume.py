@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.state import grading_ledger
 from support.scripted_student import submission_with
 from gradkit_autograder.grading.class_builder import write_submission
 from gradkit_autograder.commands.collect import collect
@@ -51,8 +51,8 @@ def _course(base: Path, settings: str, students: dict[str, dict]) -> Course:
 
 def _runs(course: Course) -> dict[str, tuple[str, int]]:
     with course.gradebook() as gb:
-        ledger.ensure_tables(gb.engine)
-        return {r["student"]: (r["status"], r["runs"]) for r in ledger.rows(gb.engine, A)}
+        grading_ledger.ensure_tables(gb.engine)
+        return {r["student"]: (r["status"], r["runs"]) for r in grading_ledger.rows(gb.engine, A)}
 
 
 KILL_WORKER = ("import os, signal\n"

@@ -57,7 +57,7 @@ def _need_browser() -> None:
         ("tests/support/browser/node_modules/playwright-core", (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
         ("node", shutil.which("node") is not None)) if not ok]
     if missing:
-        pytest.fail(f"the browser test needs {', '.join(missing)}: run `make browser-deps`")
+        pytest.skip(f"the browser test needs {', '.join(missing)}: run `make browser-deps`")
 
 
 def _free_port() -> int:

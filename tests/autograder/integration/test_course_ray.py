@@ -20,7 +20,7 @@ import pytest
 
 from gradkit.runtime.local_nodes import processes_of
 from gradkit_autograder.commands import course_ray
-from gradkit_autograder.state import grading_ledger as ledger
+from gradkit_autograder.state import grading_ledger
 from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.cli import main
 from gradkit_autograder.commands.collect import collect
@@ -78,7 +78,7 @@ def test_grade_joins_the_course_ray_and_stores_the_class_in_batches(course_with_
     assert ray.address in summary.ray and "course's" in summary.ray
     assert "ray_start" not in summary.timings        # nothing started: the course's Ray was joined
     with course.gradebook() as gb:
-        rows = {r["student"]: r for r in ledger.rows(gb.engine, A)}
+        rows = {r["student"]: r for r in grading_ledger.rows(gb.engine, A)}
         scores = {s.student.id: s.score for s in gb.assignment_submissions(A)}
     assert set(rows) == set(kinds)
     assert all(rows[s]["score"] == scores[s] for s in kinds)     # ledger and grades committed together

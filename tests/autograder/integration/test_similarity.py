@@ -19,7 +19,8 @@ import pytest
 
 import support.similarity_class as gen
 from gradkit_autograder.commands import similarity as sim
-from gradkit_autograder.similarity import winnowing
+from gradkit_autograder.similarity import scoring, winnowing
+from gradkit_autograder.similarity.student_code import REFERENCE
 from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.cli import main
 from gradkit_autograder.state.course import Course
@@ -100,13 +101,13 @@ def test_scores_equal_a_set_computation_on_tiny_inputs():
     sources = ["a = b + c * d - e\nf = g(a, b)\n", "x = y + z * w - v\nq = r(x, y)\nprint(q)\n",
                "for i in range(10):\n    s = s + i * i\n", "a = b + c * d - e\n"]
     codes = [winnowing.fingerprint(str(i), [("cell", s, "")], vocab, 3, 2) for i, s in enumerate(sources)]
-    cmp = sim.compare(codes, k=3)
+    cmp = scoring.compare(codes, k=3)
     sets = [set(c.hashes.tolist()) for c in codes]
     n = len(sets)
     df = {h: sum(h in s for s in sets) for h in set().union(*sets)}
-    weight = {h: min(1.0, max(0.0, (1 - d / n) / (1 - sim.COMMON))) for h, d in df.items()}
+    weight = {h: min(1.0, max(0.0, (1 - d / n) / (1 - scoring.COMMON))) for h, d in df.items()}
     size = [sum(weight[h] for h in s) for s in sets]
-    floor = sim.FLOOR * float(np.median(size))
+    floor = scoring.FLOOR * float(np.median(size))
     for a in range(n):
         for b in range(n):
             if a == b:
@@ -197,13 +198,13 @@ def test_matches_map_back_to_the_cells_the_copier_changed(generated):
     owners = [c.owner for c in cmp.codes]
     copy = next(s for s, o in kinds.items() if s.startswith("copy-split-"))
     a, b = owners.index(copy), owners.index(kinds[copy])
-    cells = sim.matched_cells(cmp, b, [a])[0]
+    cells = scoring.matched_cells(cmp, b, [a])[0]
     assert {"numerical_gradient", "topological_order", "dual_class", "value_class"} <= set(cells)
-    lines = sim.shared_lines(cmp, b, a)
+    lines = scoring.shared_lines(cmp, b, a)
     value_cell = [label for label, _ in cmp.codes[b].cells].index("value_class")
     assert any(cell == value_cell for cell, _ in lines)
     # a split cell shows up as the added cell after it
-    assert any(label.endswith("(+)") for label in sim.matched_cells(cmp, a, [b])[0])
+    assert any(label.endswith("(+)") for label in scoring.matched_cells(cmp, a, [b])[0])
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -276,7 +277,7 @@ def test_demo_class_finds_the_planted_archive_copy_first(tmp_path, a0_released):
     planted = plant_copy(course, "a0_warmup", student, tmp_path / "earlier-term")
     report = sim.write_similarity(course, "a0_warmup", [tmp_path / "earlier-term"])
     # the student "reference" handed in the reference solution itself: that pair is identical
-    others = [p for p in report.pairs if not {p.a, p.b} <= {"reference", sim.REFERENCE}]
+    others = [p for p in report.pairs if not {p.a, p.b} <= {"reference", REFERENCE}]
     assert {others[0].a, others[0].b} == {student, planted}, others[:3]
     assert others[0] in report.flagged and others[0].score > others[1].score
 
@@ -289,7 +290,7 @@ def test_report_section_links_the_page_and_names_unreadable_notebooks(tmp_path, 
     (broken / "warmup.ipynb").write_text("{ not json")
     lines = sim.report_section(course, "a0_warmup")
     assert lines[0].startswith("- [similarity.html](similarity.html)") and "not a verdict" in lines[0]
-    assert any("reference" in line and sim.REFERENCE in line for line in lines)   # identical code, flagged
+    assert any("reference" in line and REFERENCE in line for line in lines)   # identical code, flagged
     html = (course.root / "reports" / "a0_warmup" / "similarity.html").read_text()
     assert "not compared (counted as empty)" in html and "warmup.ipynb is not a readable notebook" in html
     assert sim.report_section(course, "no_such")[0].startswith("- not computed: no source notebooks")

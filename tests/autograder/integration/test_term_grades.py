@@ -1,4 +1,4 @@
-"""A whole term's grades, end to end, against an oracle written apart from latedays.py.
+"""A whole term's grades, end to end, against an oracle written apart from state/late_days.py.
 
 A course of 40 students over a0-a3 goes through what a term does, every step by a
 `gradkit` command (the same parser and handlers as the console script): release
@@ -188,7 +188,7 @@ def term(tmp_path_factory):
            "manual": (manual, manual_change), "students": students, "later_extension": refused}
 
 
-# --- the oracle: the syllabus's rules, written apart from latedays.py ------------------------------
+# --- the oracle: the syllabus's rules, written apart from state/late_days.py ----------------------
 
 def expected_finals(raw: dict, submitted: dict, due: dict, max_score: dict, students) -> tuple[dict, dict]:
     """(student, assignment) -> final score to the cent (None: not handed in), and which rule applied."""

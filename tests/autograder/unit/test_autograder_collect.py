@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 from gradkit_autograder.grading.class_builder import reference_notebook
-from gradkit_autograder.commands.collect import collect, released_name
+from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.state.intake import released_name
 from gradkit_autograder.state.course import Course, CourseError
 from gradkit_autograder.commands.export import canvas_rows
 from gradkit_autograder.state.late_days import LMS_LATE_MARK

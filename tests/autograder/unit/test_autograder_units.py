@@ -19,13 +19,13 @@ from gradkit_autograder.cli import main
 from gradkit_autograder.commands.collect import collect
 from gradkit_autograder.state.course import Course, CourseError
 from gradkit_autograder.commands.export import canvas_rows
-from gradkit_autograder.commands.grade import content_hash
+from gradkit_autograder.grading.plan import content_hash
 from gradkit_autograder.kernel.launch import _parse
 from gradkit_autograder.commands.release import release
 from gradkit_autograder.state.scratch_course import scratch_course
 from gradkit_autograder.state.settings import AssignmentSettings, SettingsError, load_settings
 from gradkit_autograder.state.snapshot import take_snapshot
-from gradkit_autograder.grading.worker import screen_submission
+from gradkit_autograder.judging.screening import screen_submission
 from support import REPO_COURSE
 
 A = "a0_warmup"

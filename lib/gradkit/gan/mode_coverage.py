@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit.torch_basics import check_count, to_numpy
+
 __all__ = ["nearest_mode", "high_quality_share", "mode_counts", "modes_covered", "HIGH_QUALITY_SD"]
 
 HIGH_QUALITY_SD = 3.0  # "within 3 standard deviations of a centre"
 
 
 def _as_points(samples, centers, std) -> tuple[np.ndarray, np.ndarray]:
-    if hasattr(samples, "detach"):  # a torch tensor, possibly on a GPU
-        samples = samples.detach().cpu().numpy()
-    samples = np.asarray(samples, dtype=np.float64)
-    centers = np.asarray(centers, dtype=np.float64)
+    samples, centers = to_numpy(samples), to_numpy(centers)
     if samples.ndim != 2 or centers.ndim != 2 or samples.shape[1] != centers.shape[1]:
-        raise ValueError(f"mode measures: expected samples (n, d) and centers (modes, d) with the same d, "
+        raise ValueError(f"mode coverage: expected samples (n, d) and centers (modes, d) with the same d, "
                          f"got {samples.shape} and {centers.shape}")
     if not std > 0:
-        raise ValueError(f"mode measures: std must be > 0, got {std!r}")
+        raise ValueError(f"mode coverage: std must be > 0, got {std!r}")
     return samples, centers
 
 
@@ -60,6 +59,5 @@ def modes_covered(samples, centers, std: float, min_count: int = 20,
 
     Use about 2500 samples with the default ``min_count=20``, as PacGAN does.
     """
-    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
-        raise ValueError(f"modes_covered: min_count must be a positive int, got {min_count!r}")
+    min_count = check_count(min_count, "min_count", "modes_covered")
     return int(np.sum(mode_counts(samples, centers, std, radius_sd) >= min_count))

@@ -133,7 +133,7 @@ def layer_size(name: str, n_weights: int, mask=None, value_bits: int = FLOAT_BIT
 
 def model_ledger(model, masks=None, shared=None, int8: bool = False, gap_bits: int = 5,
                  huffman: bool = False) -> SizeLedger:
-    """The ledger of a torch model at one stage of the pipeline.
+    """The ledger of a torch model at one stage of Deep Compression.
 
     ``masks``: {name: mask} from pruning; ``shared``: {name: SharedLayer} from weight
     sharing (implies its masks); ``int8``: per-channel int8 (dense); ``huffman``:

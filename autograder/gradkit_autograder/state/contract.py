@@ -2,9 +2,11 @@
 
 Both sides are plain data classes so that Ray can ship them between processes
 and a reader can see, in one place, everything a worker is told and everything
-it may answer. The driver (``grade``) builds ``GradingJob``s; the worker
-(``worker.grade_submission``) returns a ``GradingResult``; only the driver writes
-the gradebook.
+it may answer. The driver (``commands.grade``, with ``grading.plan``) builds
+``GradingJob``s; the worker (``grading.worker.grade_submission``) returns a
+``GradingResult``; the driver judges it (``judging.decision``) and is the only
+one to write it into the gradebook (``state.gradebook``). It lives in ``state``,
+below every room that reads it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ class GradingJob:
 
     assignment: str
     student: str
-    snapshot: dict[str, Any]             # the released assignment (snapshot.take_snapshot)
+    snapshot: dict[str, Any]             # the released assignment (state.snapshot.take_snapshot)
     files: dict[str, bytes]              # relative path -> content, as collected
     source_files: dict[str, bytes]       # non-notebook files of the source folder
     settings: dict[str, Any]             # AssignmentSettings.to_dict()
     course_config: dict[str, Any]        # the course's nbgrader configuration
     seed: int                            # this run's seed for the hidden tests' inputs
     released: dict[str, bytes] = field(default_factory=dict)   # notebook name -> released .ipynb
-    secrets: Any = None                  # sandbox.Secrets: folders hidden in the fallback modes
+    secrets: Any = None                  # sandbox.isolation.Secrets: folders hidden in the fallback modes
     alembic_version: str = ""            # the course gradebook's schema stamp ("": nbgrader finds it)
 
 
@@ -42,7 +44,6 @@ class NotebookResult:
     comments: dict[str, str | None] = field(default_factory=dict)
     notebook_json: str | None = None     # the autograded notebook
     reports: dict[str, dict[str, list]] = field(default_factory=dict)   # grade cell -> key -> payloads
-    solution_sources: dict[str, str] = field(default_factory=dict)     # solution cell -> the student's source
     incidents: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -60,11 +61,11 @@ class GradingResult:
     isolation: str = ""
     log: str = ""
     duration_s: float = 0.0
-    worker_pid: int = 0
     node_id: str = ""
     # seconds per phase inside the worker: isolation (deciding it, once per worker
     # process), prepare (private course and gradebook), autograde (nbgrader's whole
-    # run), of which kernel_start, kernel_stop, execute, scratch; collect (reading back)
+    # run), of which kernel_start, kernel_stop, execute, scratch (copying the kernels'
+    # working folders); collect (reading back)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

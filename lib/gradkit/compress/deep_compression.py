@@ -1,8 +1,8 @@
 """The Deep Compression pipeline on a small torch classifier: train, prune, share, quantize.
 
 Glue for the benchmark and for experiments: every step calls the module that does
-the job (``pruning``, ``weight_sharing``, ``linear_quant``, ``ledger``); this file only
-trains and evaluates.
+the job (``pruning``, ``weight_sharing``, ``linear_quant``, ``size_ledger``); this file
+only trains and evaluates.
 
     model = train_mlp((64, 128, 10), X, y, epochs=30)
     masks = magnitude_masks(model, 0.9)
@@ -21,28 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from gradkit.compress.linear_quant import quantize_dequantize
-from gradkit.compress.mixed_precision import default_device
 from gradkit.compress.pruning import keep_masks_applied, prunable_weights
 from gradkit.compress.weight_sharing import SharedLayer, SharedWeightsSGD
+from gradkit.torch_basics import choose_device, mlp, shuffled_batches
 
-__all__ = ["make_mlp", "train_mlp", "evaluate", "finetune", "finetune_shared", "int8_copy"]
-
-
-def make_mlp(sizes, seed: int = 0) -> torch.nn.Sequential:
-    """``Linear -> ReLU -> ... -> Linear`` through ``sizes``, initialised from ``seed``."""
-    if len(sizes) < 2:
-        raise ValueError(f"make_mlp: need at least (inputs, outputs), got sizes {sizes}")
-    torch.manual_seed(seed)
-    layers: list[torch.nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
-        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
-    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
-    return torch.nn.Sequential(*layers)
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator):
-    order = torch.randperm(n, generator=generator)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+__all__ = ["train_mlp", "evaluate", "finetune", "finetune_shared", "int8_copy"]
 
 
 def finetune(model: torch.nn.Module, X, y, epochs: int = 5, lr: float = 0.02, masks=None,
@@ -54,7 +37,7 @@ def finetune(model: torch.nn.Module, X, y, epochs: int = 5, lr: float = 0.02, ma
     hook = keep_masks_applied(optimizer, model, masks) if masks is not None else None
     generator = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(epochs), desc="epochs", disable=not progress):
-        for batch in _batches(len(X), batch_size, generator):
+        for batch in shuffled_batches(len(X), batch_size, generator):
             loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -66,8 +49,8 @@ def finetune(model: torch.nn.Module, X, y, epochs: int = 5, lr: float = 0.02, ma
 
 def train_mlp(sizes, X, y, epochs: int = 30, lr: float = 0.05, seed: int = 0,
               device: str | torch.device | None = None, progress: bool = False) -> torch.nn.Sequential:
-    """A fresh MLP trained as in assignment 3 (SGD + momentum, batch 32)."""
-    model = make_mlp(sizes, seed).to(default_device(device))
+    """A fresh MLP (``gradkit.torch_basics.mlp``) trained as in assignment 3 (SGD + momentum, batch 32)."""
+    model = mlp(sizes, seed=seed).to(choose_device(device))
     return finetune(model, X, y, epochs=epochs, lr=lr, seed=seed, progress=progress)
 
 
@@ -87,7 +70,7 @@ def finetune_shared(model: torch.nn.Module, shared: dict[str, SharedLayer], X, y
     optimizer = SharedWeightsSGD(model, shared, lr=lr)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        for batch in _batches(len(X), batch_size, generator):
+        for batch in shuffled_batches(len(X), batch_size, generator):
             loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
             optimizer.zero_grad()
             loss.backward()
