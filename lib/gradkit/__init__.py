@@ -16,8 +16,12 @@ layers and what each may import):
 - ``gradkit.optim``: SGD-family optimizers, Adam and learning-rate schedules.
 - ``gradkit.data``: small data sets that ship with the kit, a ``DataLoader`` and the
   sharding rule that data-parallel workers share.
+- ``gradkit.torch_basics`` (torch): what distributed, gan and compress share: the MLP
+  builder, the device choice, seeded batches and argument checks.
 - ``gradkit.distributed`` (torch, ray): data- and model-parallel training of PyTorch
-  models on Ray; ``gradkit.runtime.session`` (ray only) owns Ray's session.
+  models on Ray.
+- ``gradkit.runtime`` (ray, no torch): plumbing, not course material: starting or joining
+  Ray (``ray_session``) and the processes of a local Ray node.
 - ``gradkit.compress`` (torch; some modules numpy only): pruning, weight sharing, int8,
   Huffman coding, the size ledger and mixed-precision training (assignment a6).
 - ``gradkit.gan`` (torch): generator/discriminator pairs, GAN losses, ``train_gan``, the

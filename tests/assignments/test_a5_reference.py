@@ -41,6 +41,8 @@ from support import REPO
 TOOLS = REPO / "assignments" / "tools"
 import nbsource  # noqa: E402
 
+pytestmark = pytest.mark.slow   # runs a5's reference on Ray: left to make test-all
+
 ASSIGNMENT = "a5_distributed_ray"
 # Locked cells that start Ray or actors; the rest (the model, the helpers) is needed.
 NEEDS_RAY = {"setup", "ring_pool", "pipeline_model", "teardown"}

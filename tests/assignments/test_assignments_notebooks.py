@@ -269,6 +269,7 @@ def _errors(cell) -> list:
     return [o for o in cell.get("outputs", []) if o.output_type == "error"]
 
 
+@pytest.mark.slow   # executes every notebook
 @pytest.mark.parametrize("assignment", EXECUTED)
 def test_blank_release_fails_every_graded_cell_readably(assignment, executed):
     nb, _ = executed[(assignment, "blank")]
@@ -284,6 +285,7 @@ def test_blank_release_fails_every_graded_cell_readably(assignment, executed):
                 "expected an AssertionError or NotImplementedError that says what to do")
 
 
+@pytest.mark.slow   # executes every notebook
 @pytest.mark.parametrize("assignment", EXECUTED)
 def test_reference_runs_top_to_bottom(assignment, executed):
     nb, seconds = executed[(assignment, "reference")]
@@ -306,8 +308,8 @@ def test_reference_runs_top_to_bottom(assignment, executed):
 
 # -------------------------------------------------------------------------- the grader
 @pytest.mark.parametrize("assignments", [
-    pytest.param(EXECUTED, id="without-ray"),
-    *(pytest.param([a], id=a, marks=pytest.mark.a5_grading) for a in sorted(STARTS_RAY & set(ASSIGNMENTS))),
+    pytest.param(EXECUTED, id="without-ray", marks=pytest.mark.slow),
+    *(pytest.param([a], id=a, marks=[pytest.mark.slow, pytest.mark.a5_grading]) for a in sorted(STARTS_RAY & set(ASSIGNMENTS))),
 ])
 def test_gradkit_verify_passes(assignments):
     """The CI gate of issue 4: reference full, blank zero, every mutant strictly between."""
@@ -318,6 +320,7 @@ def test_gradkit_verify_passes(assignments):
     assert proc.returncode == 0, f"gradkit verify failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
 
 
+@pytest.mark.slow   # gradkit verify of a0
 def test_verify_rejects_a_check_that_cannot_tell_work_from_none(tmp_path):
     """Class 6 of the integrity issue: a hidden test that passes for the reference and for work
     not done (here a flag the do-nothing submission reaches too) makes verify fail."""

@@ -36,6 +36,8 @@ from gradkit_autograder.judging import own_code as owncode  # noqa: E402
 from gradkit_autograder.state.settings import load_settings  # noqa: E402
 from support import REPO
 
+pytestmark = pytest.mark.slow   # trains the notebook's GANs on several seeds: left to make test-all
+
 
 @pytest.fixture(scope="module")
 def solution() -> dict:

@@ -13,6 +13,9 @@ from gradkit.distributed.torch_allreduce import (TorchAllReduceWorker, destroy_p
                                                  init_process_group, torch_allreduce)
 
 
+pytestmark = pytest.mark.slow   # Ray actors: left to make test-all
+
+
 @pytest.fixture(scope="module")
 def ring_workers():
     runtime.ensure_ray(num_cpus=4)

@@ -24,6 +24,8 @@ from gradkit import runtime
 from gradkit.distributed.ddp import train_ddp
 from gradkit.distributed.trainer import train
 
+pytestmark = pytest.mark.slow   # Ray Train with DDP: left to make test-all
+
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 

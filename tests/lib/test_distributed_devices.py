@@ -20,6 +20,8 @@ from gradkit.distributed.devices import (collective_backend, gpus_per_worker, re
 from gradkit.distributed.pipeline import Pipeline, split_sequential
 from gradkit.distributed.trainer import train
 
+pytestmark = pytest.mark.slow   # Ray with a logical GPU: left to make test-all
+
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 

@@ -14,6 +14,9 @@ from gradkit.distributed.pipeline_timeline import (ideal_speedup, measured_bubbl
                                                    theoretical_bubble)
 
 
+pytestmark = pytest.mark.slow   # Ray pipeline stages: left to make test-all
+
+
 def make_model(seed=0):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 16),

@@ -16,6 +16,8 @@ from gradkit.distributed.trainer import train
 from gradkit.distributed.worker import WorkerError
 from gradkit.runtime import InsufficientResourcesError
 
+pytestmark = pytest.mark.slow   # every strategy on Ray: left to make test-all
+
 # The models below live in this test module, which Ray's worker processes cannot import;
 # ship them by value instead.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

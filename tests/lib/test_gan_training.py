@@ -10,6 +10,8 @@ from torch import nn
 
 from gradkit.gan import data, losses, mode_coverage, models, plots, training
 
+pytestmark = pytest.mark.slow   # trains GANs: left to make test-all
+
 
 def test_model_shapes_and_errors():
     G, D = models.MLPGenerator(noise_dim=3, hidden=16), models.MLPDiscriminator(hidden=16)

@@ -1,10 +1,12 @@
 """The one-way house: each layer imports only the layers below it.
 
-    gradkit.autodiff, nn, optim, data          numpy only
-        ^
-    gradkit.distributed, gan, compress         torch, ray: imported only when used
-        ^
     gradkit_autograder                         nbgrader, jupyter; adds `gradkit` verbs
+        |
+        v
+    gradkit.distributed, gan, compress   gradkit.autodiff, nn, optim, data
+        |  torch, ray: imported only when used      numpy only
+        v
+    gradkit.torch_basics, gradkit.runtime      torch / ray plumbing the torch side shares
 
 Checked two ways: statically (every import statement of every library module, read
 with ``ast``, wherever it sits in the module) and for real (a fresh interpreter imports
@@ -26,7 +28,8 @@ from support import REPO
 
 LIB = REPO / "lib" / "gradkit"
 CORE_LAYER = ("autodiff", "nn", "optim", "data")
-ABOVE_CORE = ("gradkit.distributed", "gradkit.gan", "gradkit.compress", "gradkit_autograder")
+ABOVE_CORE = ("gradkit.distributed", "gradkit.gan", "gradkit.compress", "gradkit.torch_basics", "gradkit.runtime",
+              "gradkit_autograder")
 
 
 def module_name(path: Path) -> str:
@@ -128,13 +131,14 @@ def test_the_runtime_imports_ray_but_no_torch_and_no_teaching_code():
     assert loaded == {"torch": False, "ray": True, "distributed": False}
 
 
-def test_the_distributed_package_does_not_import_the_runtime():
+def test_the_distributed_package_does_not_import_the_runtime_torch_or_ray():
     loaded = run_python("""
         import json, sys
         import gradkit.distributed
-        print(json.dumps({"runtime": sorted(m for m in sys.modules if m.startswith("gradkit.runtime"))}))
+        print(json.dumps({"runtime": sorted(m for m in sys.modules if m.startswith("gradkit.runtime")),
+                          "torch": "torch" in sys.modules, "ray": "ray" in sys.modules}))
     """)
-    assert loaded == {"runtime": []}
+    assert loaded == {"runtime": [], "torch": False, "ray": False}
 
 
 def test_the_numpy_layer_imports_its_siblings_at_the_top():

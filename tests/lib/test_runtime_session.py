@@ -14,6 +14,8 @@ from gradkit import runtime
 from gradkit.runtime import session
 from gradkit.runtime.session import RaySession, RayStartError, ray_session
 
+pytestmark = pytest.mark.slow   # starts and stops Ray: left to make test-all
+
 
 @pytest.fixture(autouse=True)
 def no_ray_before_or_after():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -18,30 +17,19 @@ import pytest
 from gradkit_autograder.grading.class_builder import reference_notebook
 from gradkit_autograder.commands.collect import collect
 from gradkit_autograder.state.intake import released_name
-from gradkit_autograder.state.course import Course, CourseError
+from gradkit_autograder.state.course import CourseError
 from gradkit_autograder.commands.export import canvas_rows
 from gradkit_autograder.state.late_days import LMS_LATE_MARK
-from gradkit_autograder.commands.release import release
-from gradkit_autograder.state.scratch_course import scratch_course
-from support import REPO_COURSE
 
 A = "a0_warmup"
 ROSTER = [("alovelace", "Ada", "Lovelace", "100003"), ("ghopper", "Grace", "Hopper", "100002"),
           ("aturing", "Alan", "Turing", "100001")]
 
 
-@pytest.fixture(scope="module")
-def released_base(tmp_path_factory):
-    """A scratch course with a0 released, made once; each test gets a copy of it."""
-    base = tmp_path_factory.mktemp("collect")
-    release(scratch_course(Course.open(REPO_COURSE), base, [A]), [A])
-    return base
-
-
 @pytest.fixture
-def course(released_base, tmp_path):
-    shutil.copytree(released_base, tmp_path / "copy")
-    course = Course.open(tmp_path / "copy" / "course")
+def course(a0_course):
+    """The session's released a0 course (a copy of its own) with a roster of Canvas user ids."""
+    course = a0_course
     with open(course.root / "roster.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["id", "first_name", "last_name", "email", "lms_user_id"])
