@@ -79,7 +79,7 @@ def default_course_dir() -> Path:
         return cwd / "course"
     if (cwd / CONFIG_FILE).exists():
         return cwd
-    return Path(__file__).resolve().parents[2] / "course"
+    return Path(__file__).resolve().parents[3] / "course"   # <repo>/autograder/gradkit_autograder/state/
 
 
 @dataclass

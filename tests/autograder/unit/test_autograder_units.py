@@ -254,3 +254,13 @@ def test_grade_that_cannot_reach_ray_says_so_in_one_line(released, tmp_path, cap
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("gradkit grade: error:") and "127.0.0.1:9" in err[0]
     assert "Traceback" not in err[0]
+
+
+def test_the_kits_course_is_the_default_anywhere(tmp_path, monkeypatch):
+    """From a folder with no course (and no $GRADKIT_COURSE), commands use the kit's own course/."""
+    from gradkit_autograder.state.course import ENV_COURSE, default_course_dir
+
+    monkeypatch.delenv(ENV_COURSE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert default_course_dir() == REPO_COURSE.resolve()
+    assert (default_course_dir() / "nbgrader_config.py").exists()
