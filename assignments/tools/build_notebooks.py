@@ -12,7 +12,10 @@ For each assignment id in ``ASSIGNMENTS`` this reads
   outputs or execution counts, with the point table filled into the intro;
 - ``assignments/<id>/mutants/<mutant>/<notebook>.ipynb``: one full submission per
   mutant: the reference answers with one planted mistake, in the form a student
-  hands in (solution markers and hidden tests removed).
+  hands in (solution markers and hidden tests removed);
+- ``assignments/<id>/mutants/feedback.yaml``: per mutant, why it is wrong and the
+  words its feedback must contain (``mentions``: the concept its hint points at),
+  which ``gradkit verify`` checks on the rendered feedback page.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Mutant:
     cell: str
     old: str
     new: str
+    mentions: tuple[str, ...] = ()
 
 
 def points_table(cells: list[CellSpec]) -> str:
@@ -82,7 +86,7 @@ def fill_points(cells: list[CellSpec]) -> list[CellSpec]:
 
 
 def load_mutants(assignment: str) -> list[Mutant]:
-    """Read ``<id>.mutants.yaml``: a list of {name, why, cell, old, new}."""
+    """Read ``<id>.mutants.yaml``: a list of {name, why, cell, old, new, mentions}."""
     path = SOURCES / f"{assignment}.mutants.yaml"
     if not path.exists():
         return []
@@ -92,7 +96,11 @@ def load_mutants(assignment: str) -> list[Mutant]:
         missing = {"name", "why", "cell", "old", "new"} - set(entry)
         if missing:
             raise SourceError(f"{path}: mutant #{k} lacks {sorted(missing)}")
-        mutants.append(Mutant(**{key: str(entry[key]) for key in ("name", "why", "cell", "old", "new")}))
+        mentions = entry.get("mentions", [])
+        if not isinstance(mentions, list) or not all(isinstance(m, str) and m.strip() for m in mentions):
+            raise SourceError(f"{path}: mutant {entry['name']!r}: mentions must be a list of phrases")
+        mutants.append(Mutant(**{key: str(entry[key]) for key in ("name", "why", "cell", "old", "new")},
+                              mentions=tuple(mentions)))
     names = [m.name for m in mutants]
     if len(set(names)) != len(names):
         raise SourceError(f"{path}: mutant names must be unique, got {names}")
@@ -150,9 +158,16 @@ def planned_files(assignment: str) -> dict[Path, str]:
     notebook = ASSIGNMENTS[assignment]
     folder = ASSIGNMENTS_DIR / assignment
     files = {folder / notebook: notebook_text(build_notebook(cells))}
-    for mutant in load_mutants(assignment):
+    mutants = load_mutants(assignment)
+    for mutant in mutants:
         mutated = as_submission(apply_mutant(copy.deepcopy(cells), mutant))
         files[folder / "mutants" / mutant.name / notebook] = notebook_text(build_notebook(mutated))
+    if mutants:
+        expected = {m.name: {"why": m.why, "mentions": list(m.mentions)} for m in mutants}
+        files[folder / "mutants" / "feedback.yaml"] = (
+            "# Written by assignments/tools/build_notebooks.py from tools/sources: what each wrong\n"
+            "# answer's feedback must mention (gradkit verify checks the rendered page).\n"
+            + yaml.safe_dump(expected, sort_keys=True, allow_unicode=True, width=100))
     return files
 
 

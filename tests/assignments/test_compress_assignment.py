@@ -139,8 +139,8 @@ def _hidden_reports(namespace, code, seed, monkeypatch):
 
     reports: dict[str, list[dict]] = {}
 
-    def report(key, value, *, rtol=None, atol=None, rule=None):
-        reports.setdefault(key, []).append(channel.encode_value(key, value, rtol, atol, rule))
+    def report(key, value, **words):
+        reports.setdefault(key, []).append(channel.encode_value(key, value, **words))
 
     monkeypatch.setattr(channel, "report", report)
     monkeypatch.setenv(channel.SEED_VARIABLE, str(seed))

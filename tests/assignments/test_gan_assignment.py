@@ -131,8 +131,8 @@ def grade_cell_reports(cells: list, grade_id: str, seed: int, monkeypatch) -> di
     grading seed; the trusted channel's reports of that cell, by key, as the grader reads them."""
     monkeypatch.setenv(channel.SEED_VARIABLE, str(seed))
     sent: dict = {}
-    monkeypatch.setattr(channel, "report", lambda key, value, *, rtol=None, atol=None, rule=None:
-                        sent.setdefault(key, []).append(channel.encode_value(key, value, rtol, atol, rule)))
+    monkeypatch.setattr(channel, "report", lambda key, value, **words:
+                        sent.setdefault(key, []).append(channel.encode_value(key, value, **words)))
     namespace: dict = {"__name__": "__main__"}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a grading kernel (one CPU)

@@ -82,8 +82,11 @@ with checking("forward_difference"):
 # (3.5**2 - 3**2) / 0.5 = 6.5: the true slope 6 plus the truncation error h * f''/2 = 0.5.
 expect_close("forward_difference(x**2, x=3.0, h=0.5)", got, 6.5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check = Check("forward_difference", "random cubic-plus-sine functions f at random points x and steps h",
+               hint="the forward difference is the slope of the secant through $(x, f(x))$ and $(x+h, f(x+h))$: "
+                    "which two points do you evaluate f at, and what do you divide by?")
 _rng = grading_rng("test_forward_difference")
 _estimates = []
 for _ in range(20):
@@ -91,7 +94,7 @@ for _ in range(20):
     _f = lambda t: _a * t**3 + _b * math.sin(t) + _c
     _x, _h = float(_rng.uniform(-2, 2)), float(10 ** _rng.uniform(-6, -1))
     _estimates.append(forward_difference(_f, _x, _h))
-report("forward_difference_random", _estimates, rtol=1e-6, atol=1e-8)
+report("forward_difference_random", _estimates, rtol=1e-6, atol=1e-8, check=_check)
 ### END HIDDEN TESTS
 
 # %% [solution id=central_difference]
@@ -115,8 +118,11 @@ with checking("central_difference"):
 # (1.1**3 - 0.9**3) / 0.2 = 3.01: the true slope 3 plus h**2 * f'''/6 = 0.01.
 expect_close("central_difference(x**3, x=1.0, h=0.1)", got, 3.01)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check = Check("central_difference", "random cubic-plus-sine functions f at random points x and steps h",
+               hint="the central difference is the slope of the secant through $x-h$ and $x+h$: "
+                    "those two points are 2h apart, so that is the run to divide by")
 _rng = grading_rng("test_central_difference")
 _estimates = []
 for _ in range(20):
@@ -124,7 +130,7 @@ for _ in range(20):
     _f = lambda t: _a * t**3 + _b * math.sin(t) + _c
     _x, _h = float(_rng.uniform(-2, 2)), float(10 ** _rng.uniform(-6, -1))
     _estimates.append(central_difference(_f, _x, _h))
-report("central_difference_random", _estimates, rtol=1e-6, atol=1e-8)
+report("central_difference_random", _estimates, rtol=1e-6, atol=1e-8, check=_check)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -209,15 +215,20 @@ except ValueError:
 else:
     raise AssertionError("optimal_step('backward') should raise ValueError")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report
+from gradkit_autograder.kernel.channel import Check, report
 
-report("optimal_step", [optimal_step("forward"), optimal_step("central")], rtol=1e-9)
+report("optimal_step", [optimal_step("forward"), optimal_step("central")], rtol=1e-9,
+       check=Check("optimal_step", "steps h for the methods 'forward' and 'central'",
+                   hint="set the truncation term ($h$ for forward, $h^2$ for central) equal to the rounding term "
+                        "$\\varepsilon/h$ and solve for $h$, with $\\varepsilon$ the machine epsilon of float64"))
 try:
     optimal_step("sideways")
     _raised = 0.0
 except ValueError:
     _raised = 1.0
-report("optimal_step_rejects_unknown_method", _raised)
+report("optimal_step_rejects_unknown_method", _raised,
+       check=Check("optimal_step", "calls with an unknown method name",
+                   hint="any method other than 'forward' or 'central' must raise a ValueError that names it"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -264,16 +275,23 @@ with checking("numerical_gradient"):
     got = numerical_gradient(lambda m: m[0, 1] * m[1, 0], np.array([[1.0, 2.0], [3.0, 4.0]]))
 expect_close("numerical_gradient of m[0,1]*m[1,0] for a 2x2 m", got, [[0.0, 3.0], [2.0, 0.0]], atol=1e-6)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_gradient = Check("numerical_gradient", "random functions of arrays of shapes (1,), (4,), (3, 2) and (2, 3, 2)",
+                  hint="nudge one entry at a time by $+h$ and $-h$ (central differences), visit every index of an "
+                       "array of any shape, and return an array of x's shape")
+_unchanged = Check("numerical_gradient", "caller's arrays x after the call",
+                   hint="the caller's x must be left unchanged: work on a copy, or put each nudged entry back")
 _rng = grading_rng("test_numerical_gradient")
 for _k, _shape in enumerate([(1,), (4,), (3, 2), (2, 3, 2)]):
     _x = _rng.normal(size=_shape)
     _w = _rng.normal(size=_shape)
     _f = lambda v: float(np.sum(np.sin(v) * _w) + np.sum(v) ** 2)
     _got = numerical_gradient(_f, _x, 1e-6)
-    report(f"numerical_gradient_{_k}", _got, rtol=1e-6, atol=1e-8)
-    report(f"numerical_gradient_x_after_{_k}", _x, rtol=0, atol=0)  # the caller's x must be unchanged
+    report(f"numerical_gradient_{_k}", _got, rtol=1e-6, atol=1e-8, check=_gradient,
+           example=f"x of shape {_shape}")
+    report(f"numerical_gradient_x_after_{_k}", _x, rtol=0, atol=0,  # the caller's x must be unchanged
+           check=_unchanged, example=f"x of shape {_shape}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -331,13 +349,17 @@ with checking("logistic_loss"):
 # z = [1000, 3000], y = [1, 0]: the first example costs ~0, the second ~3000.
 expect_close("logistic_loss with huge z (must be finite)", got, 1500.0, rtol=1e-9)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check = Check("logistic_loss", "random data sets, weights and biases (one with huge logits z)",
+               hint="the loss is the mean over the examples, and it must stay finite for huge $|z|$: "
+                    "rewrite it in terms of $z$ and compute $\\log(1+e^{z})$ with np.logaddexp (see 'Computing the loss safely')")
 _rng = grading_rng("test_logistic_loss")
 for _n, _d, _scale in [(1, 1, 1.0), (7, 3, 1.0), (20, 5, 300.0)]:
     _X, _w = _rng.normal(size=(_n, _d)), _scale * _rng.normal(size=_d)
     _b, _y = float(_rng.normal()), _rng.integers(0, 2, size=_n).astype(float)
-    report(f"logistic_loss_{_n}x{_d}", logistic_loss(_w, _b, _X, _y), rtol=1e-9)
+    report(f"logistic_loss_{_n}x{_d}", logistic_loss(_w, _b, _X, _y), rtol=1e-9, check=_check,
+           example=f"N = {_n} examples, D = {_d} features" + (", weights of size about 300" if _scale > 1 else ""))
 ### END HIDDEN TESTS
 
 # %% [solution id=logistic_gradients]
@@ -360,15 +382,21 @@ with checking("logistic_gradients"):
 expect_close("dw with w=0, b=0", dw, [0.5, -0.75])
 expect_close("db with w=0, b=0", db, 0.0)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check = Check("logistic_gradients", "gradients (dw and db) on random data sets",
+               hint="the loss is a mean over the N examples, so both gradients are averaged over them too (divide by "
+                    "N); by the chain rule through $z_i = w\\cdot x_i + b$ example i contributes $(p_i - y_i)\\,x_i$ "
+                    "to dw and $p_i - y_i$ to db")
 _rng = grading_rng("test_logistic_gradients")
 for _n, _d in [(1, 1), (9, 4), (30, 6)]:
     _X, _w0 = _rng.normal(size=(_n, _d)), _rng.normal(size=_d)
     _b0, _y = float(_rng.normal()), _rng.integers(0, 2, size=_n).astype(float)
     _dw, _db = logistic_gradients(_w0, _b0, _X, _y)
-    report(f"logistic_dw_{_n}x{_d}", _dw, rtol=1e-8, atol=1e-12)
-    report(f"logistic_db_{_n}x{_d}", _db, rtol=1e-8, atol=1e-12)
+    report(f"logistic_dw_{_n}x{_d}", _dw, rtol=1e-8, atol=1e-12, check=_check,
+           example=f"N = {_n} examples, D = {_d} features")
+    report(f"logistic_db_{_n}x{_d}", _db, rtol=1e-8, atol=1e-12, check=_check,
+           example=f"N = {_n} examples, D = {_d} features")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -427,8 +455,14 @@ with checking("gradient_check"):
 expect_close("gradient_check error for a gradient halved at entry 2", error, 0.5, rtol=1e-5)
 expect_equal("gradient_check worst index", tuple(where), (2,))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_correct = Check("gradient_check", "correct gradients of random functions (the error must be below 1e-6)",
+                 hint="a correct gradient gives a tiny error: compare with your central-difference numerical_gradient "
+                      "and never divide by less than 1")
+_buggy = Check("gradient_check", "gradients with a sign error planted in one entry (largest error and its index)",
+               hint="the error of entry j is $|a_j - n_j| / \\max(1, |a_j|, |n_j|)$ with n from your numerical_gradient; "
+                    "return the largest one and its index tuple, as np.unravel_index gives it for any shape")
 _rng = grading_rng("test_gradient_check")
 for _shape in [(5,), (3, 4)]:
     _A = _rng.normal(size=_shape)
@@ -436,14 +470,16 @@ for _shape in [(5,), (3, 4)]:
     _g = lambda v: _A * np.cos(v)
     _x = _rng.normal(size=_shape)
     _err, _ = gradient_check(_f, _g, _x)
-    report(f"gradient_check_correct_{len(_shape)}d", float(_err < 1e-6))
+    report(f"gradient_check_correct_{len(_shape)}d", float(_err < 1e-6), check=_correct,
+           example=f"x of shape {_shape}")
     _bad = tuple(int(i) for i in np.unravel_index(_rng.integers(_A.size), _shape))
     _mask = np.ones(_shape)
     _mask[_bad] = -1.0  # a sign error in one entry
     _A[_bad] = 3.0  # make that entry's gradient clearly non-zero
     _x[_bad] = 0.1
     _err, _where = gradient_check(_f, lambda v: _g(v) * _mask, _x)
-    report(f"gradient_check_bug_{len(_shape)}d", [_err, *_where], rtol=1e-4)
+    report(f"gradient_check_bug_{len(_shape)}d", [_err, *_where], rtol=1e-4, check=_buggy,
+           example=f"x of shape {_shape}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -489,9 +525,12 @@ with checking("planted_bug_index"):
 if not isinstance(answer, (int, np.integer)) or not 0 <= answer < 6:
     raise AssertionError(f"planted_bug_index: expected an int from 0 to 5 (an index into theta), got {answer!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report
+from gradkit_autograder.kernel.channel import Check, report
 
-report("planted_bug_index", planted_bug_index)
+report("planted_bug_index", planted_bug_index,
+       check=Check("planted_bug_index", "answers for the index of theta whose gradient is wrong",
+                   hint="run your gradient_check on penalised_loss and penalised_gradient and take the index "
+                        "where the error is largest; then read the gradient code to see why that entry is wrong"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -573,8 +612,14 @@ except ValueError as err:
 else:
     raise AssertionError("topological_order on a graph with the cycle p -> q -> p should raise ValueError")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_orders = Check("topological_order", "random DAGs of 1, 6 and 25 nodes",
+                hint="Kahn's algorithm: keep the ready nodes in a heap and always take the smallest ready name "
+                     "next, so that ties are broken the same way every time")
+_invalid = Check("topological_order", "invalid graphs (one with a cycle, one with an unknown input)",
+                 hint="nodes left over at the end lie on a cycle, and an input that is not a key of the "
+                      "dictionary is an error too: raise a ValueError in both cases")
 _rng = grading_rng("test_topological_order")
 for _n in (1, 6, 25):
     _names = [f"n{int(i):03d}" for i in _rng.permutation(_n)]
@@ -584,14 +629,16 @@ for _n in (1, 6, 25):
         _graph[_name] = tuple(str(s) for s in _rng.choice(_names[:_k], size=_count, replace=False)) if _count else ()
     _got = list(topological_order(dict(_graph)))
     # Each node as its rank in sorted order (-1 for a name that is not in the graph).
-    report(f"topological_order_{_n}", [sorted(_graph).index(v) if v in _graph else -1 for v in _got])
+    report(f"topological_order_{_n}", [sorted(_graph).index(v) if v in _graph else -1 for v in _got],
+           check=_orders, example=f"a random DAG of {_n} node{'s' if _n > 1 else ''} named like 'n007'")
 for _k, _bad in enumerate(({"a": ("b",), "b": ("c",), "c": ("a",)}, {"a": ("zz",)})):
     try:
         topological_order(_bad)
         _raised = 0.0
     except ValueError:
         _raised = 1.0
-    report(f"topological_order_rejects_{_k}", _raised)  # a cycle, then an unknown input
+    report(f"topological_order_rejects_{_k}", _raised, check=_invalid,  # a cycle, then an unknown input
+           example=str(_bad))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -786,7 +833,7 @@ for text, result, (value, tangent) in checks:
         raise AssertionError(f"{text} with d = Dual(3, 1): expected a Dual, got {result!r}")
     expect_close(f"{text} with d = Dual(3, 1): (value, tangent)", (result.value, result.tangent), (value, tangent))
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 def _random_program(rng, n_inputs, n_steps):
     """A random straight-line program: (op, i, j, c) over a growing list of values."""
@@ -807,6 +854,10 @@ def _run_program(program, inputs):
         }[op]())
     return vals[-1]
 
+# Random programs mixing every operation, reported first: their words stand for the whole test.
+_programs = Check("Dual", "random programs mixing all operations of Dual",
+                  hint="each operation has its own rule for the tangent: sum, product rule, quotient rule, power rule "
+                       "or chain rule; a plain number is a constant")
 _rng = grading_rng("test_dual_class")
 _all_dual = True
 for _trial in range(30):
@@ -815,9 +866,50 @@ for _trial in range(30):
     _seed = int(_rng.integers(0, 3))
     _mine = _run_program(_prog, [Dual(v, 1.0 if k == _seed else 0.0) for k, v in enumerate(_x)])
     _all_dual = _all_dual and isinstance(_mine, Dual)
-    report(f"dual_program_{_trial}", [_mine.value, _mine.tangent], rtol=1e-9, atol=1e-12)
-report("dual_programs_return_Dual", float(_all_dual))
-report("Dual_in_notebook", float(Dual.__module__ == "__main__"))
+    report(f"dual_program_{_trial}", [_mine.value, _mine.tangent], rtol=1e-9, atol=1e-12, check=_programs)
+report("dual_programs_return_Dual", float(_all_dual),
+       check=Check("Dual", "results of random programs that must be Dual numbers",
+                   hint="every operation, also with a plain number on the left (2 * d, 1 - d, 1 / d), must return a Dual"))
+
+# One family of operations at a time, so that a wrong rule is named.
+_families = [
+    ("sum", Check("Dual.__add__, __sub__, __neg__", "random sums and differences of dual numbers",
+                  hint="tangents add and subtract like values: $(a+b\\epsilon) \\pm (c+d\\epsilon) = (a \\pm c) + (b \\pm d)\\epsilon$; "
+                       "a plain number on either side is a constant with tangent 0"),
+     [("u + v", lambda u, v, c: u + v), ("u - v", lambda u, v, c: u - v), ("-u", lambda u, v, c: -u),
+      ("c + u", lambda u, v, c: c + u), ("u - c", lambda u, v, c: u - c), ("c - u", lambda u, v, c: c - u)]),
+    ("product", Check("Dual.__mul__", "random products of dual numbers",
+                      hint="the product rule: $(a+b\\epsilon)(c+d\\epsilon) = ac + (ad+bc)\\epsilon$; "
+                           "a plain number on either side is a constant with tangent 0"),
+     [("u * v", lambda u, v, c: u * v), ("c * u", lambda u, v, c: c * u), ("u * c", lambda u, v, c: u * c)]),
+    ("quotient", Check("Dual.__truediv__", "random quotients of dual numbers",
+                       hint="the quotient rule: $(u/v)' = (u'v - uv')/v^2$; mind the sign of the second term, "
+                            "and a plain number on either side is a constant with tangent 0"),
+     [("u / v", lambda u, v, c: u / v), ("u / c", lambda u, v, c: u / c), ("c / u", lambda u, v, c: c / u)]),
+    ("power", Check("Dual.__pow__", "random powers u ** c of dual numbers with a plain-number exponent c",
+                    hint="the power rule with the chain rule: the tangent of $u^c$ is $c\\,u^{c-1}$ times u's tangent"),
+     [("u ** c", lambda u, v, c: u ** c)]),
+    ("function", Check("Dual.exp, log, sin, cos", "random dual numbers u passed to exp, log, sin and cos",
+                       hint="the chain rule: $g(a+b\\epsilon) = g(a) + g'(a)\\,b\\,\\epsilon$, "
+                            "with $g'$ equal to $e^a$, $1/a$, $\\cos a$ and $-\\sin a$ in turn"),
+     [("u.exp()", lambda u, v, c: u.exp()), ("u.log()", lambda u, v, c: u.log()),
+      ("u.sin()", lambda u, v, c: u.sin()), ("u.cos()", lambda u, v, c: u.cos())]),
+]
+_rng = grading_rng("test_dual_class_rules")
+for _family, _check, _forms in _families:
+    for _k in range(max(6, 2 * len(_forms))):
+        _text, _form = _forms[_k % len(_forms)]
+        _uv = _rng.uniform(0.5, 2.0, size=2) * _rng.choice([-1.0, 1.0], size=2)
+        _ut, _vt = _rng.normal(size=2)
+        _c = float(_rng.uniform(0.5, 2.0) * _rng.choice([-1.0, 1.0]))
+        if _text in ("u ** c", "u.log()"):  # only for positive u
+            _uv[0] = abs(_uv[0])
+        _mine = _form(Dual(_uv[0], _ut), Dual(_uv[1], _vt), _c)
+        report(f"dual_rule_{_family}_{_k}", [_mine.value, _mine.tangent], rtol=1e-9, atol=1e-12, check=_check,
+               example=f"{_text} with u = Dual({_uv[0]:.2f}, {_ut:.2f}), v = Dual({_uv[1]:.2f}, {_vt:.2f}), c = {_c:.2f}")
+report("dual_written_in_notebook", float(Dual.__module__ == "__main__"),
+       check=Check("Dual", "checks that Dual is the class defined in this notebook",
+                   hint="define the class Dual in this notebook yourself; a Dual taken from a library does not count"))
 ### END HIDDEN TESTS
 
 # %% [solution id=derivative]
@@ -835,13 +927,17 @@ with checking("derivative"):
     got = [derivative(lambda t: t**2 + 1, x) for x in (-1.0, 0.0, 2.5)]
 expect_close("derivative of x**2 + 1 at x = -1, 0, 2.5 (that is 2x)", got, [-2.0, 0.0, 5.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check = Check("derivative", "random smooth functions of one number",
+               hint="$f(x+\\epsilon) = f(x) + f'(x)\\epsilon$: evaluate f once on a dual number whose tangent is 1 "
+                    "and return the result's tangent; these functions use Dual's *, /, **, sin, cos and log, so a "
+                    "wrong product, quotient or chain rule there shows here too")
 _rng = grading_rng("test_derivative")
 for _k in range(10):
     _a, _b, _x = _rng.normal(size=3)
     _f = lambda t: _a * t.sin() * t + (t * t + 1.0).log() / (2.0 + t.cos()) - _b * t**3
-    report(f"derivative_{_k}", derivative(_f, float(_x)), rtol=1e-9, atol=1e-12)
+    report(f"derivative_{_k}", derivative(_f, float(_x)), rtol=1e-9, atol=1e-12, check=_check)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1068,7 +1164,7 @@ for text, result, expected in checks:
     if not all(isinstance(child, Value) for child in result.children) or not result.children:
         raise AssertionError(f"{text}: .children should hold the Values it was computed from, got {result.children!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_value_forward")
 _datas = []
@@ -1081,8 +1177,13 @@ for _ in range(20):
                 lambda p, q: q.log(), lambda p, q: (-p).sin(), lambda p, q: (p - q).tanh(),
                 lambda p, q: (p - q).relu()]:
         _datas.append(_fn(*_in).data)
-report("value_forward_ops", _datas, rtol=1e-12)
-report("Value_in_notebook", float(Value.__module__ == "__main__"))
+report("value_forward_ops", _datas, rtol=1e-12,
+       check=Check("Value", "results (.data) of random expressions with +, -, *, /, **, exp, log, sin, tanh and relu",
+                   hint="each operation returns a new Value whose data is computed from its inputs' data; "
+                        "a plain number on either side becomes a constant Value"))
+report("value_written_in_notebook", float(Value.__module__ == "__main__"),
+       check=Check("Value", "checks that Value is the class defined in this notebook",
+                   hint="define the class Value in this notebook yourself; a Value taken from a library does not count"))
 ### END HIDDEN TESTS
 
 # %% [tests id=test_value_backward points=6]
@@ -1121,25 +1222,79 @@ def _run_program(program, inputs):
         }[op]())
     return vals[-1]
 
+# Random programs mixing every operation, reported first: their words stand for the whole test.
+_programs = Check("Value.backward", "random programs mixing all operations of Value (result and input gradients)",
+                  hint="output grad 1, then each _backward in reverse topological order adds (+=) its local derivative "
+                       "times out.grad: product rule, quotient rule, power and chain rule")
 _rng = grading_rng("test_value_backward")
 for _trial in range(30):
     _prog = _random_program(_rng, 3, int(_rng.integers(1, 15)))
     _mine = [Value(v) for v in _rng.uniform(-1.5, 1.5, size=3)]
     _out = _run_program(_prog, _mine)
     _out.backward()
-    report(f"value_program_{_trial}", [_out.data] + [v.grad for v in _mine], rtol=1e-8, atol=1e-10)
+    report(f"value_program_{_trial}", [_out.data] + [v.grad for v in _mine], rtol=1e-8, atol=1e-10, check=_programs)
 # A long chain: far deeper than Python's recursion limit.
 _x = Value(0.3)
 _node = _x
 for _ in range(10_000):
     _node = _node * 1.0001 + 0.0
 _node.backward()
-report("value_long_chain", _x.grad, rtol=1e-9)
+report("value_program_long_chain", _x.grad, rtol=1e-9,
+       check=Check("Value.backward", "gradients through a chain of 10,000 operations",
+                   hint="find the topological order with an explicit stack, not recursion: "
+                        "this chain is far deeper than Python's recursion limit"))
 # The sigmoid neuron at a random point.
 _mine = [Value(v) for v in _rng.normal(size=5)]
 _s = 1 / (1 + (-(_mine[0] * _mine[1] + _mine[2] * _mine[3] + _mine[4])).exp())
 _s.backward()
-report("value_sigmoid_neuron", [_s.data] + [v.grad for v in _mine], rtol=1e-9)
+report("value_sigmoid_neuron", [_s.data] + [v.grad for v in _mine], rtol=1e-9,
+       check=Check("Value.backward", "values of a sigmoid neuron at a random point (its output and five input gradients)",
+                   hint="the lecture's sigmoid neuron: products, sums, negation, exp, +1 and 1/x, "
+                        "each gate passing back its local derivative times the gradient from above"))
+
+# One family of operations at a time, so that a wrong backward rule is named.
+_families = [
+    ("sum", Check("Value.__add__, __sub__, __neg__", "random sums and differences of Values (result and input gradients)",
+                  hint="addition passes out.grad unchanged to both inputs and negation flips its sign; "
+                       "add (+=) into each input's grad; a plain number on either side is a constant Value"),
+     [("u + v", lambda u, v, c: u + v), ("u - v", lambda u, v, c: u - v), ("-u", lambda u, v, c: -u),
+      ("c + u", lambda u, v, c: c + u), ("u - c", lambda u, v, c: u - c), ("c - u", lambda u, v, c: c - u)]),
+    ("product", Check("Value.__mul__", "random products of Values (result and input gradients)",
+                      hint="the product rule backwards: for $z = xy$, x receives $y\\,\\bar z$ and y receives $x\\,\\bar z$ "
+                           "(the other factor times out.grad), both added with a plus sign"),
+     [("u * v", lambda u, v, c: u * v), ("c * u", lambda u, v, c: c * u), ("u * c", lambda u, v, c: u * c),
+      ("u * u", lambda u, v, c: u * u)]),
+    ("quotient", Check("Value.__truediv__", "random quotients of Values (result and input gradients)",
+                       hint="the quotient rule: $\\partial(u/v)/\\partial u = 1/v$ and $\\partial(u/v)/\\partial v = -u/v^2$; "
+                            "a plain number on either side is a constant Value"),
+     [("u / v", lambda u, v, c: u / v), ("c / u", lambda u, v, c: c / u), ("u / c", lambda u, v, c: u / c)]),
+    ("power", Check("Value.__pow__", "random powers u ** c of Values with a plain-number exponent c",
+                    hint="the power rule: the local derivative of $u^c$ is $c\\,u^{c-1}$, times out.grad"),
+     [("u ** c", lambda u, v, c: u ** c)]),
+    ("function", Check("Value.exp, log, sin, tanh, relu", "random Values u passed to exp, log, sin, tanh and relu",
+                       hint="each passes back its local derivative times out.grad: $e^a$, $1/a$, $\\cos a$, $1 - \\tanh^2 a$, "
+                            "and for relu 1 where $a > 0$, else 0"),
+     [("u.exp()", lambda u, v, c: u.exp()), ("u.log()", lambda u, v, c: u.log()), ("u.sin()", lambda u, v, c: u.sin()),
+      ("u.tanh()", lambda u, v, c: u.tanh()), ("u.relu()", lambda u, v, c: u.relu())]),
+    ("reuse", Check("Value.backward", "random expressions that use a Value more than once",
+                    hint="a node used several times receives gradient from every use: add (+=) into .grad, never "
+                         "overwrite, and run a node's _backward only after all the nodes that use it"),
+     [("u * v + u", lambda u, v, c: u * v + u), ("(u + v).sin() * u", lambda u, v, c: (u + v).sin() * u),
+      ("u.exp() + u.tanh() - v * v", lambda u, v, c: u.exp() + u.tanh() - v * v)]),
+]
+_rng = grading_rng("test_value_backward_rules")
+for _family, _check, _forms in _families:
+    for _k in range(max(6, 2 * len(_forms))):
+        _text, _form = _forms[_k % len(_forms)]
+        _uv = _rng.uniform(0.5, 2.0, size=2) * _rng.choice([-1.0, 1.0], size=2)
+        _c = float(_rng.uniform(0.5, 2.0) * _rng.choice([-1.0, 1.0]))
+        if _text in ("u ** c", "u.log()"):  # only for positive u
+            _uv[0] = abs(_uv[0])
+        _u, _v = Value(_uv[0]), Value(_uv[1])
+        _out = _form(_u, _v, _c)
+        _out.backward()
+        report(f"value_rule_{_family}_{_k}", [_out.data, _u.grad, _v.grad], rtol=1e-9, atol=1e-12, check=_check,
+               example=f"{_text} with u = Value({_uv[0]:.2f}), v = Value({_uv[1]:.2f}), c = {_c:.2f}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1179,12 +1334,16 @@ expect_close("f at the lecture's point (2 decimals)", round(f_value, 2), 0.73)
 expect_close("[df/dw0, df/dx0, df/dw1, df/dx1, df/dw2] (2 decimals)", [round(g, 2) for g in grads],
              [-0.20, 0.39, -0.39, -0.59, 0.20])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check = Check("sigmoid_neuron", "random points (w0, x0, w1, x1, w2)",
+               hint="build f from Values (exp, +, *, negation, 1 / ...), call backward() once, and return f's data, "
+                    "the gradients in the order [w0, x0, w1, x1, w2], and f; a wrong backward rule in Value shows "
+                    "here too")
 _rng = grading_rng("test_sigmoid_neuron")
 for _k in range(5):
     _fv, _grads, _ = sigmoid_neuron(*map(float, _rng.normal(size=5)))
-    report(f"sigmoid_neuron_{_k}", [_fv, *_grads], rtol=1e-9)
+    report(f"sigmoid_neuron_{_k}", [_fv, *_grads], rtol=1e-9, check=_check)
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -1240,8 +1399,13 @@ with checking("jacobian_forward"):
 expect_close("jacobian_forward(small_f, [2, 3, -1])", J, expected_jacobian)
 expect_equal("passes of forward mode for n = 3 inputs", passes, 3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check_jacobian = Check("jacobian_forward", "Jacobians of random functions from R^n to R^m",
+                        hint="forward mode: seed input j with tangent 1 and the others with 0; one pass gives "
+                             "column j of J, the tangents of all m outputs; a wrong rule in Dual shows here too")
+_check_passes = Check("jacobian_forward", "pass counts for random functions from R^n to R^m",
+                      hint="count the calls of f: forward mode evaluates f once per input")
 _rng = grading_rng("test_jacobian_forward")
 for _n, _m in [(1, 1), (2, 5), (6, 2)]:
     _A = _rng.normal(size=(_m, _n))
@@ -1249,8 +1413,10 @@ for _n, _m in [(1, 1), (2, 5), (6, 2)]:
         return [sum((float(_A[i, j]) * v[j] for j in range(len(v))), 0.0).sin() * v[i % len(v)] + v[0] * v[-1]
                 for i in range(_A.shape[0])]
     _J, _passes = jacobian_forward(_fn, list(map(float, _rng.normal(size=_n))))
-    report(f"jacobian_forward_{_n}x{_m}", _J, rtol=1e-9, atol=1e-12)
-    report(f"jacobian_forward_passes_{_n}x{_m}", _passes)
+    report(f"jacobian_forward_{_n}x{_m}", _J, rtol=1e-9, atol=1e-12, check=_check_jacobian,
+           example=f"n = {_n} inputs, m = {_m} outputs")
+    report(f"jacobian_forward_passes_{_n}x{_m}", _passes, check=_check_passes,
+           example=f"n = {_n} inputs, m = {_m} outputs")
 ### END HIDDEN TESTS
 
 # %% [solution id=jacobian_reverse]
@@ -1278,8 +1444,14 @@ with checking("jacobian_reverse"):
 expect_close("jacobian_reverse(small_f, [2, 3, -1])", J, expected_jacobian)
 expect_equal("backward passes of reverse mode for m = 2 outputs", passes, 2)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_check_jacobian = Check("jacobian_reverse", "Jacobians of random functions from R^n to R^m",
+                        hint="reverse mode: for output row i, evaluate f on fresh Values, backpropagate "
+                             "from output i, and read row i of J from the inputs' grads; a wrong backward rule "
+                             "in Value shows here too")
+_check_passes = Check("jacobian_reverse", "pass counts for random functions from R^n to R^m",
+                      hint="count the calls of f: reverse mode evaluates f once per output, on fresh Values each time")
 _rng = grading_rng("test_jacobian_reverse")
 for _n, _m in [(1, 1), (2, 5), (6, 2)]:
     _A = _rng.normal(size=(_m, _n))
@@ -1287,8 +1459,10 @@ for _n, _m in [(1, 1), (2, 5), (6, 2)]:
         return [sum((float(_A[i, j]) * v[j] for j in range(len(v))), 0.0).sin() * v[i % len(v)] + v[0] * v[-1]
                 for i in range(_A.shape[0])]
     _J, _passes = jacobian_reverse(_fn, list(map(float, _rng.normal(size=_n))))
-    report(f"jacobian_reverse_{_n}x{_m}", _J, rtol=1e-9, atol=1e-12)
-    report(f"jacobian_reverse_passes_{_n}x{_m}", _passes)
+    report(f"jacobian_reverse_{_n}x{_m}", _J, rtol=1e-9, atol=1e-12, check=_check_jacobian,
+           example=f"n = {_n} inputs, m = {_m} outputs")
+    report(f"jacobian_reverse_passes_{_n}x{_m}", _passes, check=_check_passes,
+           example=f"n = {_n} inputs, m = {_m} outputs")
 ### END HIDDEN TESTS
 
 # %% [markdown]

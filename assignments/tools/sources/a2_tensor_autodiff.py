@@ -88,8 +88,12 @@ with checking("unbroadcast"):
         got = unbroadcast(g, shape)
         expect_close(f"unbroadcast(arange(12).reshape(3, 4), {shape})", got, expected)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+# The mixed cases are reported first: their words stand for the whole test when its visible part fails.
+_mixed = Check("unbroadcast", "random input shapes broadcast to random output shapes",
+               hint="sum over the axes broadcasting added in front (dropping them) and over the stretched size-1 "
+                    "axes (keeping them as size 1): the result must have exactly the input's shape")
 _rng = grading_rng("test_unbroadcast")
 for _k in range(12):
     _out_shape = tuple(int(n) for n in _rng.integers(1, 4, size=int(_rng.integers(0, 4))))
@@ -97,7 +101,31 @@ for _k in range(12):
     _keep = int(_rng.integers(0, len(_out_shape) + 1))
     _in_shape = tuple(1 if _rng.random() < 0.4 else n for n in _out_shape[len(_out_shape) - _keep:])
     _grad = _rng.normal(size=_out_shape)
-    report(f"unbroadcast_{_k}", unbroadcast(_grad, _in_shape), rtol=1e-12, atol=1e-12)
+    report(f"unbroadcast_{_k}", unbroadcast(_grad, _in_shape), rtol=1e-12, atol=1e-12, check=_mixed,
+           example=f"grad of shape {_out_shape}, input shape {_in_shape}")
+
+# One kind of broadcasting at a time, so that the missing reduction is named; then random shapes mixing both.
+_added = Check("unbroadcast", "input shapes that broadcasting extended with leading axes",
+               hint="axes that broadcasting added in front of the input's shape: sum grad over them and drop them")
+_stretched = Check("unbroadcast", "input shapes with size-1 axes that broadcasting stretched",
+                   hint="where the input's shape has a 1 but grad does not, that axis was stretched: sum grad over "
+                        "it and keep it as size 1 (keepdims=True), so the result has exactly the input's shape")
+_rng = grading_rng("test_unbroadcast_kinds")
+for _k in range(4):
+    _out_shape = tuple(int(n) for n in _rng.integers(2, 5, size=int(_rng.integers(1, 4))))
+    _in_shape = _out_shape[int(_rng.integers(1, len(_out_shape) + 1)):]  # drop one or more leading axes
+    _grad = _rng.normal(size=_out_shape)
+    report(f"unbroadcast_added_{_k}", unbroadcast(_grad, _in_shape), rtol=1e-12, atol=1e-12, check=_added,
+           example=f"grad of shape {_out_shape}, input shape {_in_shape}")
+for _k in range(4):
+    _out_shape = tuple(int(n) for n in _rng.integers(2, 5, size=int(_rng.integers(1, 4))))
+    _ones = _rng.random(len(_out_shape)) < 0.5
+    _ones[int(_rng.integers(len(_out_shape)))] = True  # at least one stretched axis
+    _in_shape = tuple(1 if one else n for one, n in zip(_ones, _out_shape))
+    _grad = _rng.normal(size=_out_shape)
+    report(f"unbroadcast_stretched_{_k}", unbroadcast(_grad, _in_shape), rtol=1e-12, atol=1e-12, check=_stretched,
+           example=f"grad of shape {_out_shape}, input shape {_in_shape}")
+
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -161,16 +189,35 @@ expect_close("div_vjp of 6 / 2 with grad 1: (1/2, -6/4)", (ga, gb), ([0.5], [-1.
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+# add_vjp's check is reported first, so its words stand for the whole test: the table of all three.
+_add = Check("add_vjp", "gradients (grad_a and grad_b) for random pairs of broadcast shapes",
+             hint="the table above: $(\\bar y, \\bar y)$ for $a + b$, $(\\bar y\\, b, \\bar y\\, a)$ for $a \\cdot b$, "
+                  "$(\\bar y/b, -\\bar y\\, a/b^2)$ for $a/b$ (mind that minus sign), each brought back to its "
+                  "input's shape with unbroadcast")
+_mul = Check("mul_vjp", "gradients (grad_a and grad_b) for random pairs of broadcast shapes",
+             hint="for $y = a \\cdot b$ element-wise, $\\bar a = \\bar y\\, b$ and $\\bar b = \\bar y\\, a$, "
+                  "each summed back to its input's shape with unbroadcast")
+_checks = {
+    ("add", "a"): _add, ("add", "b"): _add, ("mul", "a"): _mul, ("mul", "b"): _mul,
+    ("div", "a"): Check("div_vjp", "numerator gradients grad_a for random pairs of broadcast shapes",
+                        hint="for $y = a/b$: $\\bar a = \\bar y / b$ and $\\bar b = -\\bar y\\, a/b^2$ (mind that minus "
+                             "sign), each summed back to its input's shape with unbroadcast"),
+    ("div", "b"): Check("div_vjp", "divisor gradients grad_b for random pairs of broadcast shapes",
+                        hint="the derivative of $a/b$ with respect to $b$ is $-a/b^2$: mind its minus sign; then "
+                             "unbroadcast the product with grad to b's shape"),
+}
 _rng = grading_rng("test_binary_vjps")
 for _k, (_sa, _sb) in enumerate([((3, 4), (3, 4)), ((2, 1, 3), (4, 1)), ((5,), (2, 3, 5)), ((), (2, 2)), ((1, 3), (2, 1))]):
     _a, _b = _rng.normal(size=_sa), _rng.uniform(0.5, 2.0, size=_sb) * _rng.choice([-1, 1], size=_sb)
     for _name, _vjp in [("add", lambda g, a, b: add_vjp(g, _np.shape(a), _np.shape(b))), ("mul", mul_vjp), ("div", div_vjp)]:
         _g = _rng.normal(size=_np.broadcast_shapes(_sa, _sb))
         _ga, _gb = _vjp(_g, _a, _b)
-        report(f"{_name}_vjp_{_k}_a", _ga, rtol=1e-10, atol=1e-12)
-        report(f"{_name}_vjp_{_k}_b", _gb, rtol=1e-10, atol=1e-12)
+        report(f"{_name}_vjp_{_k}_a", _ga, rtol=1e-10, atol=1e-12, check=_checks[_name, "a"],
+               example=f"a of shape {_sa}, b of shape {_sb}")
+        report(f"{_name}_vjp_{_k}_b", _gb, rtol=1e-10, atol=1e-12, check=_checks[_name, "b"],
+               example=f"a of shape {_sa}, b of shape {_sb}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -213,8 +260,17 @@ with checking("relu_vjp"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_checks = {
+    "exp": Check("exp_vjp", "random arrays of shapes (7,), (3, 4) and (2, 3, 2)",
+                 hint="multiply grad element by element by the local derivative: for exp that is exp itself, "
+                      "saved by the forward pass as out (for log $1/a$, for relu 1 where $a > 0$, else 0)"),
+    "log": Check("log_vjp", "random positive arrays of shapes (7,), (3, 4) and (2, 3, 2)",
+                 hint="the derivative of $\\log a$ is $1/a$, applied to grad element by element"),
+    "relu": Check("relu_vjp", "random arrays of shapes (7,), (3, 4) and (2, 3, 2), some entries exactly 0",
+                  hint="relu's derivative is 1 where $a > 0$ and 0 elsewhere, also at exactly $a = 0$"),
+}
 _rng = grading_rng("test_unary_vjps")
 for _k, _shape in enumerate([(7,), (3, 4), (2, 3, 2)]):
     _x = _rng.normal(size=_shape)
@@ -225,7 +281,7 @@ for _k, _shape in enumerate([(7,), (3, 4), (2, 3, 2)]):
         ("log", log_vjp, lambda x: _np.abs(x) + 0.1),
         ("relu", relu_vjp, lambda x: x),
     ]:
-        report(f"{_name}_vjp_{_k}", _mine(_g, _domain(_x)), rtol=1e-10, atol=1e-12)
+        report(f"{_name}_vjp_{_k}", _mine(_g, _domain(_x)), rtol=1e-10, atol=1e-12, check=_checks[_name])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -281,8 +337,16 @@ with checking("mean_vjp"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_checks = {
+    "sum": Check("sum_vjp", "random input shapes, axes (None, an int, a tuple, negative) and keepdims",
+                 hint="broadcast grad back over the reduced axes; with keepdims=False put those axes back as size 1 "
+                      "first (np.expand_dims); axis may be None, an int or a tuple, and negative as in NumPy"),
+    "mean": Check("mean_vjp", "random input shapes, axes (None, an int, a tuple, negative) and keepdims",
+                  hint="sum's VJP broadcasts grad back over the reduced axes; mean's is the same divided by the "
+                       "number of averaged entries (the product of the reduced axes' sizes)"),
+}
 _rng = grading_rng("test_reduction_vjps")
 _cases = [((4,), None, False), ((3, 4), 0, False), ((3, 4), -1, True), ((2, 3, 4), (0, 2), False),
           ((2, 3, 4), (-1, -2), True), ((2, 1, 3), None, True), ((5, 2), 1, False)]
@@ -290,7 +354,8 @@ for _k, (_shape, _axis, _keep) in enumerate(_cases):
     _out_shape = _np.sum(_np.zeros(_shape), axis=_axis, keepdims=_keep).shape
     for _name, _mine in [("sum", sum_vjp), ("mean", mean_vjp)]:
         _g = _rng.normal(size=_out_shape)
-        report(f"{_name}_vjp_{_k}", _mine(_g, _shape, _axis, _keep), rtol=1e-10, atol=1e-12)
+        report(f"{_name}_vjp_{_k}", _mine(_g, _shape, _axis, _keep), rtol=1e-10, atol=1e-12, check=_checks[_name],
+               example=f"input shape {_shape}, axis={_axis}, keepdims={_keep}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -346,17 +411,36 @@ expect_close("matmul_vjp grad of B in a (2,) @ B (2, 4)", gb, [[1.0] * 4, [2.0] 
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_matrices = Check("matmul_vjp", "gradients (grad_a and grad_b) of products of two random matrices",
+                  hint="for $C = AB$: $\\bar A = \\bar C B^\\top$ and $\\bar B = A^\\top \\bar C$, transposed even where "
+                       "square shapes would fit without it")
+_vectors = Check("matmul_vjp", "gradients (grad_a and grad_b) of products with a 1-D vector operand",
+                 hint="a 1-D operand acts as a row (1, k) on the left and a column (k, 1) on the right: promote it "
+                      "to 2-D, insert the missing axis into grad too, and reshape the answer to the vector's shape")
+_stacks = Check("matmul_vjp", "gradients (grad_a and grad_b) of products of stacks of matrices with batch axes",
+                hint="for stacks, transpose only the last two axes, then unbroadcast over the batch axes an operand "
+                     "was shared across")
 _rng = grading_rng("test_matmul_vjp")
 _shapes = [((3, 4), (4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((5,), (5,)), ((2, 3, 4), (4, 5)),
            ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,))]
-for _k, (_sa, _sb) in enumerate(_shapes):
+_kinds = [_matrices, _vectors, _vectors, _vectors, _stacks, _stacks, _stacks, _vectors, _vectors]
+for _k, ((_sa, _sb), _check) in enumerate(zip(_shapes, _kinds)):
     _a, _b = _rng.normal(size=_sa), _rng.normal(size=_sb)
     _g = _rng.normal(size=_np.shape(_a @ _b))
     _ga, _gb = matmul_vjp(_g, _a, _b)
-    report(f"matmul_vjp_{_k}_a", _ga, rtol=1e-9, atol=1e-12)
-    report(f"matmul_vjp_{_k}_b", _gb, rtol=1e-9, atol=1e-12)
+    report(f"matmul_vjp_{_k}_a", _ga, rtol=1e-9, atol=1e-12, check=_check, example=f"a of shape {_sa}, b of shape {_sb}")
+    report(f"matmul_vjp_{_k}_b", _gb, rtol=1e-9, atol=1e-12, check=_check, example=f"a of shape {_sa}, b of shape {_sb}")
+# Square matrices: the shapes fit with or without the transpose, only the numbers tell.
+for _k, ((_sa, _sb), _check) in enumerate([(((3, 3), (3, 3)), _matrices), (((2, 4, 4), (4, 4)), _stacks)]):
+    _a, _b = _rng.normal(size=_sa), _rng.normal(size=_sb)
+    _g = _rng.normal(size=_np.shape(_a @ _b))
+    _ga, _gb = matmul_vjp(_g, _a, _b)
+    report(f"matmul_vjp_square_{_k}_a", _ga, rtol=1e-9, atol=1e-12, check=_check,
+           example=f"a of shape {_sa}, b of shape {_sb}")
+    report(f"matmul_vjp_square_{_k}_b", _gb, rtol=1e-9, atol=1e-12, check=_check,
+           example=f"a of shape {_sa}, b of shape {_sb}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -530,7 +614,12 @@ with checking("backward"):
     (v * 3.0).sum().backward()  # a second backward adds to v.grad
     expect_close("v.grad after a second backward (gradients accumulate: 5 + 3)", v.grad, [8.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
+
+_expressions = Check("backward", "results (the output and its four leaves' gradients) of random expressions "
+                                 "with broadcasting, matmul, reductions, exp, log and relu",
+                     hint="if your VJPs pass their own checks, look at the sweep: reverse topological order, each "
+                          "vjp result added (+=) into its parent's pending gradient, and .grad filled only at leaves")
 
 def _expression(x, w, b, c):
     # broadcasting, matmul, reductions, exp/log/relu, and x used twice
@@ -544,16 +633,20 @@ for _k, (_n, _d, _h) in enumerate([(1, 1, 1), (4, 3, 5), (6, 2, 3)]):
     _mine = [Tensor(a, requires_grad=True) for a in _arrays]
     _out = _expression(*_mine)
     _out.backward()
-    report(f"tensor_backward_{_k}_out", _out.data, rtol=1e-9, atol=1e-12)
+    _example = f"x {_arrays[0].shape}, w {_arrays[1].shape}, b {_arrays[2].shape}, c {_arrays[3].shape}"
+    report(f"tensor_backward_{_k}_out", _out.data, rtol=1e-9, atol=1e-12, check=_expressions, example=_example)
     for _name, _m in zip("xwbc", _mine):
-        report(f"tensor_backward_{_k}_{_name}", _m.grad, rtol=1e-9, atol=1e-12)
+        report(f"tensor_backward_{_k}_{_name}", _m.grad, rtol=1e-9, atol=1e-12, check=_expressions, example=_example)
 # A long chain: no recursion limit.
 _z = Tensor(_rng.normal(size=3), requires_grad=True)
 _node = _z
 for _ in range(5000):
     _node = _node * 1.0
 _node.sum().backward()
-report("tensor_backward_long_chain", _z.grad)
+report("tensor_backward_long_chain", _z.grad,
+       check=Check("backward", "gradients through a chain of 5,000 operations",
+                   hint="find the topological order iteratively, with an explicit stack: "
+                        "this chain is far deeper than Python's recursion limit"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -627,17 +720,25 @@ expect_close("softmax_cross_entropy([[0, 0], [1000, 0]], labels [0, 1])", loss.i
 # Gradient: (softmax - one_hot) / N = ([0.5, 0.5] - [1, 0]) / 2 and ([1, 0] - [0, 1]) / 2
 expect_close("its gradient (softmax - one_hot) / N", logits.grad, [[-0.25, 0.25], [0.5, -0.5]])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_moderate = Check("softmax_cross_entropy", "losses and gradients for random logits of moderate size",
+                  hint="the loss of a row is $\\log\\sum_j e^{z_j} - z_y$ ($z_y$ picked by a one-hot mask), averaged "
+                       "over the rows; subtract each row's maximum before exponentiating, or large logits overflow")
+_large = Check("softmax_cross_entropy", "losses and gradients for random logits in the hundreds",
+               hint="$e^{z}$ overflows to inf for z above about 709: subtract each row's maximum (a constant, no "
+                    "gradient) before exponentiating, which leaves the loss unchanged")
 _rng = grading_rng("test_softmax_cross_entropy")
 for _k, (_n, _c, _scale) in enumerate([(1, 2, 1.0), (8, 5, 3.0), (16, 10, 800.0)]):
+    _check = _large if _scale > 100 else _moderate
+    _example = f"N = {_n} rows, C = {_c} classes, logits of size about {_scale:g}"
     _z = _scale * _rng.normal(size=(_n, _c))
     _y = _rng.integers(0, _c, size=_n)
     _mine = Tensor(_z, requires_grad=True)
     _loss = softmax_cross_entropy(_mine, _y)
     _loss.backward()
-    report(f"cross_entropy_{_k}_value", _loss.item(), rtol=1e-9)
-    report(f"cross_entropy_{_k}_grad", _mine.grad, rtol=1e-8, atol=1e-12)
+    report(f"cross_entropy_{_k}_value", _loss.item(), rtol=1e-9, check=_check, example=_example)
+    report(f"cross_entropy_{_k}_grad", _mine.grad, rtol=1e-8, atol=1e-12, check=_check, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -675,8 +776,14 @@ with checking("multiclass_hinge_loss"):
 expect_close("multiclass_hinge_loss([[3, 1, 2.5]], label 0)", loss.item(), 0.5)
 expect_close("its gradient: -1 for the label, +1 for the violating class 2", scores.grad, [[-1.0, 0.0, 1.0]])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_values = Check("multiclass_hinge_loss", "losses for random scores, labels and margins",
+                hint="each row sums $\\max(0, s_j - s_{y} + \\Delta)$ over the classes $j \\ne y$ (mask out the correct "
+                     "class), and the loss is the mean over the rows")
+_grads = Check("multiclass_hinge_loss", "gradients with respect to the scores, for random scores, labels and margins",
+               hint="build the loss from your Tensor operations only: the correct-class score as a masked sum kept "
+                    "as a column (keepdims=True), and relu for $\\max(0, \\cdot)$")
 _rng = grading_rng("test_hinge_loss")
 for _k, (_n, _c, _margin) in enumerate([(1, 3, 1.0), (10, 4, 1.0), (7, 10, 0.3)]):
     _s = _rng.normal(size=(_n, _c))
@@ -684,8 +791,9 @@ for _k, (_n, _c, _margin) in enumerate([(1, 3, 1.0), (10, 4, 1.0), (7, 10, 0.3)]
     _mine = Tensor(_s, requires_grad=True)
     _loss = multiclass_hinge_loss(_mine, _y, _margin)
     _loss.backward()
-    report(f"hinge_{_k}_value", _loss.item(), rtol=1e-10)
-    report(f"hinge_{_k}_grad", _mine.grad, rtol=1e-10, atol=1e-12)
+    _example = f"N = {_n} rows, C = {_c} classes, margin {_margin:g}"
+    report(f"hinge_{_k}_value", _loss.item(), rtol=1e-10, check=_values, example=_example)
+    report(f"hinge_{_k}_grad", _mine.grad, rtol=1e-10, atol=1e-12, check=_grads, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -742,8 +850,18 @@ with checking("check_against_library"):
 expect_close("library_error for a detached term (both libraries miss it the same way)", errors[0], 0.0, atol=1e-9)
 expect_close("numerical_error for a detached term: max of 3 p**2 at p = [1, 2]", errors[1], 12.0, rtol=1e-5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Check, Rule, report, grading_rng
 
+_agree = Check("check_against_library", "errors for computations that your Tensor, the library and finite "
+                                        "differences all get right",
+               hint="all three agree up to round-off here; a larger error points at one of your VJPs, or at the "
+                    "measure: the largest absolute difference over all inputs and entries")
+_differ = Check("check_against_library", "library errors for a computation where the library computes another function",
+                hint="library_error is the largest absolute difference between your gradients and gradkit.Tensor's "
+                     "over every input and entry, not a mean and not a relative error")
+_detached = Check("check_against_library", "numerical errors for computations with a term detached from the graph",
+                  hint="take central differences (eps=1e-6) of your own forward pass: they see a detached term "
+                       "that backprop misses")
 _rng = grading_rng("test_check_against_library")
 _builds = [
     lambda p, q: ((p @ q).exp() + 1.0).log().mean(),
@@ -758,16 +876,16 @@ for _k, _build in enumerate(_builds):
     _q = _rng.normal(size=(3, 3))
     _lib_err, _num_err = check_against_library(_build, _p, _q)
     if _k == 3:   # a real disagreement with the library: its size, as the reference measures it
-        report(f"check_against_library_{_k}_library_error", _lib_err, rtol=1e-9)
+        report(f"check_against_library_{_k}_library_error", _lib_err, rtol=1e-9, check=_differ)
     else:         # two correct implementations: round-off only
-        report(f"check_against_library_{_k}_library_error", _lib_err, rule=Rule.bounds(0.0, 1e-9))
+        report(f"check_against_library_{_k}_library_error", _lib_err, rule=Rule.bounds(0.0, 1e-9), check=_agree)
     if _k == 2:   # the detached term: finite differences see its slope 2, backprop does not
-        report(f"check_against_library_{_k}_numerical_error", _num_err, rtol=1e-5)
+        report(f"check_against_library_{_k}_numerical_error", _num_err, rtol=1e-5, check=_detached)
     else:
-        report(f"check_against_library_{_k}_numerical_error", _num_err, rule=Rule.bounds(0.0, 1e-5))
+        report(f"check_against_library_{_k}_numerical_error", _num_err, rule=Rule.bounds(0.0, 1e-5), check=_agree)
 _p = _rng.normal(size=4)
 _, _num_err = check_against_library(lambda p: type(p)(p.data * 5.0).sum() + p.sum(), _p)
-report("check_against_library_detached", _num_err, rtol=1e-5)
+report("check_against_library_detached", _num_err, rtol=1e-5, check=_detached)
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -857,17 +975,25 @@ with checking("binary_cross_entropy_with_logits"):
 expect_close("binary_cross_entropy_with_logits(z=[0, 1000, -1000], y=1)", loss.item(), (math.log(2) + 1000.0) / 3)
 expect_close("its gradient (sigmoid(z) - y) / N", z.grad, [-0.5 / 3, 0.0, -1.0 / 3])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_moderate = Check("binary_cross_entropy_with_logits", "losses and gradients for random logits of moderate size",
+                  hint="the mean over examples of $\\log(1+e^{z}) - yz$, with no exponent above 0 (or large logits "
+                       "overflow); take $\\max(z, 0)$ and $-|z|$ from the same relu, so the kinks at $z = 0$ cancel")
+_large = Check("binary_cross_entropy_with_logits", "losses and gradients for random logits in the hundreds",
+               hint="$e^{z}$ overflows for large z: write $\\log(1+e^{z}) = \\max(z, 0) + \\log(1 + e^{-|z|})$, "
+                    "whose exponent is never positive")
 _rng = grading_rng("test_binary_cross_entropy")
 for _k, (_n, _scale) in enumerate([(1, 1.0), (20, 3.0), (30, 500.0)]):
+    _check = _large if _scale > 100 else _moderate
+    _example = f"N = {_n} examples, logits of size about {_scale:g}"
     _z = _scale * _rng.normal(size=_n)
     _y = _rng.integers(0, 2, size=_n).astype(float)
     _mine = Tensor(_z, requires_grad=True)
     _loss = binary_cross_entropy_with_logits(_mine, _y)
     _loss.backward()
-    report(f"bce_{_k}_value", _loss.item(), rtol=1e-9)
-    report(f"bce_{_k}_grad", _mine.grad, rtol=1e-8, atol=1e-12)
+    report(f"bce_{_k}_value", _loss.item(), rtol=1e-9, check=_check, example=_example)
+    report(f"bce_{_k}_grad", _mine.grad, rtol=1e-8, atol=1e-12, check=_check, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -936,9 +1062,18 @@ if not check_accuracy >= 0.95:
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Check, Rule, report, grading_rng
 
 from gradkit.data import load_digits as _load_digits
+
+_training = ("one full-batch step per epoch from w = 0, b = 0: record the loss, move each parameter by -lr times "
+             "its gradient, and reset the grads to None before the next epoch (they accumulate)")
+_steps = Check("train_logistic_regression", "results of 4 gradient-descent steps on 50 training images "
+                                            "(the losses, w and b)", hint=_training)
+_accuracy = Check("train_logistic_regression", "noisy test images of 3s and 5s, classified by the model trained with "
+                                               "lr=0.5 for 300 epochs (at least 95% must be right)",
+                  hint="a model this weak usually means the loss did not fall: check the gradient-descent step "
+                       "and that the grads are reset to None after every epoch")
 
 _rng = grading_rng("test_train_logistic_regression")
 _X_all, _y_all = _load_digits(split="train")   # the data again: the notebook's arrays could have been changed
@@ -946,9 +1081,9 @@ _keep = (_y_all == 3) | (_y_all == 5)
 _X, _y = _X_all[_keep].astype(_np.float64), (_y_all[_keep] == 5).astype(_np.float64)
 _rows = _rng.choice(len(_y), size=50, replace=False)
 _w, _b, _losses = train_logistic_regression(_X[_rows], _y[_rows], lr=0.3, epochs=4)
-report("train_losses", _losses, rtol=1e-8)
-report("train_w", _w, rtol=1e-7, atol=1e-10)
-report("train_b", _b, rtol=1e-7, atol=1e-10)
+report("train_losses", _losses, rtol=1e-8, check=_steps)
+report("train_w", _w, rtol=1e-7, atol=1e-10, check=_steps)
+report("train_b", _b, rtol=1e-7, atol=1e-10, check=_steps)
 _w, _b, _ = train_logistic_regression(_X, _y, lr=0.5, epochs=300)
 # A test set fresh to this grading run: the 3s and 5s of the test split with a little pixel noise.
 _X_all, _y_all = _load_digits(split="test")
@@ -956,9 +1091,10 @@ _keep = (_y_all == 3) | (_y_all == 5)
 _X_test = _X_all[_keep].astype(_np.float64)
 _X_test = _np.clip(_X_test + 0.1 * _rng.normal(size=_X_test.shape), 0.0, 1.0)
 _y_test = (_y_all[_keep] == 5).astype(_np.float64)
-report("test_labels", _y_test)
+# The labels only serve the accuracy rule; they share the training hint.
+report("test_labels", _y_test, check=Check("train_logistic_regression", "labels of the noisy test images", hint=_training))
 report("test_predictions", (_X_test @ _np.asarray(_w, dtype=_np.float64) + float(_b)) > 0,
-       rule=Rule.accuracy(labels="test_labels", at_least=0.95))
+       rule=Rule.accuracy(labels="test_labels", at_least=0.95), check=_accuracy)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -99,13 +99,21 @@ expect_equal("the order is rng.permutation(10)", [int(i) for b in batches for i 
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_sizes = Check("minibatches", "epochs of random n and batch_size (the sizes of their batches)",
+               hint="every example is used exactly once per epoch: consecutive batches of batch_size, and a "
+                    "last batch that holds what is left over (it may be smaller)")
+_order = Check("minibatches", "epochs of random n and batch_size (their indices, batch after batch)",
+               hint="shuffle once with rng.permutation(n), then cut that order into consecutive batches: "
+                    "read batch after batch, the indices are the permutation itself")
 _rng = grading_rng("test_minibatches")
 for _k, (_n, _b) in enumerate([(1, 1), (7, 7), (8, 3), (100, 32), (64, 16), (5, 10)]):
     _got = minibatches(_n, _b, _np.random.default_rng(int(_rng.integers(2**31))))
-    report(f"minibatches_{_k}_sizes", [len(batch) for batch in _got])
-    report(f"minibatches_{_k}_order", [int(i) for batch in _got for i in batch])
+    report(f"minibatches_{_k}_sizes", [len(batch) for batch in _got], check=_sizes,
+           example=f"n = {_n}, batch_size = {_b}")
+    report(f"minibatches_{_k}_order", [int(i) for batch in _got for i in batch], check=_order,
+           example=f"n = {_n}, batch_size = {_b}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -178,13 +186,17 @@ y_line = np.array([1.0, 3.0, 5.0, 7.0])  # exactly y = 2x + 1
 with checking("fit_normal_equations"):
     expect_close("fit_normal_equations on points of y = 2x + 1", fit_normal_equations(X_line, y_line), [2.0, 1.0])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_normal = Check("fit_normal_equations", "random least-squares problems",
+                hint="append the column of ones (with_bias_column, so the bias is the last entry of theta) "
+                     "and solve the linear system $A^\\top A\\,\\theta = A^\\top y$")
 _rng = grading_rng("test_normal_equations")
 for _k, (_n, _d) in enumerate([(5, 1), (50, 3), (200, 8)]):
     _X = _rng.normal(size=(_n, _d))
     _y = _X @ _rng.normal(size=_d) + 0.7 + 0.1 * _rng.normal(size=_n)
-    report(f"normal_equations_{_k}", fit_normal_equations(_X, _y), rtol=1e-7, atol=1e-9)
+    report(f"normal_equations_{_k}", fit_normal_equations(_X, _y), rtol=1e-7, atol=1e-9, check=_normal,
+           example=f"X of shape ({_n}, {_d})")
 ### END HIDDEN TESTS
 
 # %% [tests id=test_gradient_descent points=3]
@@ -196,14 +208,20 @@ with checking("fit_gradient_descent"):
     theta, _ = fit_gradient_descent(X_line, y_line, lr=0.05, steps=3000)
 expect_close("fit_gradient_descent after 3000 steps (close to y = 2x + 1)", theta, [2.0, 1.0], rtol=1e-4, atol=1e-4)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_gd_theta = Check("fit_gradient_descent", "entries of theta after 25 steps on a random problem",
+                  hint="start at theta = 0 and take each step against the gradient of the mean squared "
+                       "error, $\\nabla L = \\frac{2}{N}A^\\top(A\\theta - y)$, times the learning rate")
+_gd_losses = Check("fit_gradient_descent", "recorded losses of 25 steps on a random problem",
+                   hint="record the mean squared error on all the data before every step (the first one at "
+                        "theta = 0): one loss per step")
 _rng = grading_rng("test_gradient_descent")
 _X = _rng.normal(size=(40, 3))
 _y = _X @ _rng.normal(size=3) - 0.4 + 0.1 * _rng.normal(size=40)
 _theta, _losses = fit_gradient_descent(_X, _y, lr=0.05, steps=25)
-report("gradient_descent_theta", _theta, rtol=1e-8, atol=1e-10)
-report("gradient_descent_losses", _losses, rtol=1e-8)
+report("gradient_descent_theta", _theta, rtol=1e-8, atol=1e-10, check=_gd_theta)
+report("gradient_descent_losses", _losses, rtol=1e-8, check=_gd_losses)
 ### END HIDDEN TESTS
 
 # %% [tests id=test_sgd_least_squares points=3]
@@ -212,15 +230,24 @@ with checking("fit_sgd"):
 expect_equal("number of recorded losses for 400 epochs", len(losses), 400)
 expect_close("fit_sgd on y = 2x + 1 (no noise: SGD converges too)", theta, [2.0, 1.0], rtol=1e-3, atol=1e-3)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_sgd_theta = Check("fit_sgd", "runs of 6 epochs on a random problem (theta at the end)",
+                   hint="one generator made from seed before the first epoch gives every epoch its batches "
+                        "(minibatches); step once per batch along the mini-batch gradient "
+                        "$\\frac{2}{|B|}A_B^\\top(A_B\\theta - y_B)$, from theta = 0")
+_sgd_losses = Check("fit_sgd", "runs of 6 epochs on a random problem (the recorded losses)",
+                    hint="record the mean squared error on all the data at the start of every epoch, before "
+                         "its steps: one loss per epoch")
 _rng = grading_rng("test_sgd_least_squares")
 _X = _rng.normal(size=(37, 2))
 _y = _X @ _rng.normal(size=2) + 1.1 + 0.05 * _rng.normal(size=37)
 for _b in [1, 8, 37]:
     _theta, _losses = fit_sgd(_X, _y, lr=0.02, epochs=6, batch_size=_b, seed=int(_rng.integers(2**31)))
-    report(f"sgd_theta_batch_{_b}", _theta, rtol=1e-8, atol=1e-10)
-    report(f"sgd_losses_batch_{_b}", _losses, rtol=1e-8)
+    report(f"sgd_theta_batch_{_b}", _theta, rtol=1e-8, atol=1e-10, check=_sgd_theta,
+           example=f"37 examples, batch_size = {_b}")
+    report(f"sgd_losses_batch_{_b}", _losses, rtol=1e-8, check=_sgd_losses,
+           example=f"37 examples, batch_size = {_b}")
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -307,16 +334,28 @@ with checking("fit_polynomial"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_features = Check("polynomial_features", "random inputs x and degrees",
+                  hint="degree + 1 columns, the powers $x^0, x^1, \\dots, x^{\\text{degree}}$ in that order: the "
+                       "first is the constant column of ones")
+_coefficients = Check("fit_polynomial", "fits to random noisy samples of sin(3x) (their coefficients)",
+                      hint="least squares on polynomial_features(x, degree), lowest power first; for high "
+                           "degrees solve with a least-squares solver (lstsq) rather than the normal equations")
+_training_error = Check("fit_polynomial", "fits to random noisy samples of sin(3x) (their training error)",
+                        hint="the least-squares fit has the smallest mean squared error on its training points "
+                             "among all polynomials of that degree")
 _rng = grading_rng("test_polynomial_fit")
 for _k, (_n, _deg) in enumerate([(3, 0), (12, 2), (30, 5), (9, 8)]):
     _x = _rng.uniform(-1, 1, size=_n)
     _y = _np.sin(3 * _x) + 0.1 * _rng.normal(size=_n)
-    report(f"polynomial_features_{_k}", polynomial_features(_x, _deg), rtol=1e-12)
+    _example = f"{_n} points, degree {_deg}"
+    report(f"polynomial_features_{_k}", polynomial_features(_x, _deg), rtol=1e-12, check=_features,
+           example=_example)
     _coef = fit_polynomial(_x, _y, _deg)
-    report(f"fit_polynomial_{_k}", _coef, rtol=1e-6, atol=1e-8)
-    report(f"fit_polynomial_{_k}_train_mse", polynomial_mse(_coef, _x, _y), rtol=1e-6, atol=1e-12)
+    report(f"fit_polynomial_{_k}", _coef, rtol=1e-6, atol=1e-8, check=_coefficients, example=_example)
+    report(f"fit_polynomial_{_k}_train_mse", polynomial_mse(_coef, _x, _y), rtol=1e-6, atol=1e-12,
+           check=_training_error, example=_example)
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -361,9 +400,12 @@ with checking("best_degree"):
 if not isinstance(answer, (int, np.integer)) or not 0 <= answer <= 12:
     raise AssertionError(f"best_degree: expected an int between 0 and 12, got {answer!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report
+from gradkit_autograder.kernel.channel import Check, report
 
-report("best_degree", best_degree)
+report("best_degree", best_degree, check=Check(
+    "best_degree", "chosen degrees",
+    hint="the degree whose fit has the smallest error on the 200 test points (test_errors), computed with "
+         "argmin; the training error keeps falling as the degree grows, so it cannot choose"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -487,30 +529,44 @@ expect_equal("parameter shapes of Sequential(Linear(3, 4), Sequential(Linear(4, 
 import numpy as _np
 
 from gradkit import Tensor as _Tensor
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_init = Check("Linear.__init__", "layers of random sizes (their initial weights)",
+              hint="one uniform draw from $[-a, a]$, $a = \\sqrt{6/\\text{in}}$ for He and "
+                   "$\\sqrt{6/(\\text{in}+\\text{out})}$ for Xavier")
+_forward = Check("Linear.forward", "layers of random sizes on random batches (their outputs)",
+                 hint="$y = x W^\\top + b$, weight (out, in); if the initial weights differ, fix those first")
+_backward = Check("Linear.forward", "gradients (of the weight or of the input) through layers of random sizes",
+                  hint="Tensor operations only, so that backward reaches weight, bias and input")
 _rng = grading_rng("test_modules")
 for _k, (_in, _out, _how) in enumerate([(1, 1, "he"), (5, 3, "he"), (7, 4, "xavier"), (64, 10, "xavier")]):
     _layer = Linear(_in, _out, _np.random.default_rng(int(_rng.integers(2**31))), init=_how)
-    report(f"linear_init_{_k}", _layer.weight.data, rtol=1e-6)
+    _example = f"Linear({_in}, {_out}, rng, init={_how!r})"
+    report(f"linear_init_{_k}", _layer.weight.data, rtol=1e-6, check=_init, example=_example)
     _x = _rng.normal(size=(6, _in)).astype(_np.float32)
     _xt = _Tensor(_x, requires_grad=True)
     _y = _layer(_xt)
     (_y * _y).sum().backward()
-    report(f"linear_forward_{_k}", _y.data, rtol=1e-4, atol=1e-5)
-    report(f"linear_grad_w_{_k}", _layer.weight.grad, rtol=1e-4, atol=1e-4)
-    report(f"linear_grad_x_{_k}", _xt.grad, rtol=1e-4, atol=1e-4)
+    report(f"linear_forward_{_k}", _y.data, rtol=1e-4, atol=1e-5, check=_forward, example=_example)
+    report(f"linear_grad_w_{_k}", _layer.weight.grad, rtol=1e-4, atol=1e-4, check=_backward, example=_example)
+    report(f"linear_grad_x_{_k}", _xt.grad, rtol=1e-4, atol=1e-4, check=_backward, example=_example)
 _gen = _np.random.default_rng(int(_rng.integers(2**31)))
 _shared = Linear(2, 2, _gen)
 _net = Sequential(_shared, [Linear(2, 3, _gen), _shared], Sequential(), Sequential(Linear(3, 1, _gen)))
-report("parameters_shapes", [n for p in _net.parameters() for n in (p.size, *p.shape)])
+report("parameters_shapes", [n for p in _net.parameters() for n in (p.size, *p.shape)], check=Check(
+    "Module.parameters", "sizes and shapes of the parameters found in a nested network",
+    hint="look through the attributes in order: a Tensor with requires_grad is a parameter, a Module gives "
+         "its own parameters(), a list or tuple is searched item by item; a shared layer counts once"),
+    example="Sequential(shared, [Linear(2, 3), shared], Sequential(), Sequential(Linear(3, 1)))")
 # zero_grad after a backward pass: what is left of each gradient (None counts as cleared, as zeros do)
 _net = Sequential(Linear(3, 4, _gen), Sequential(Linear(4, 2, _gen)))
 _out = _net(_Tensor(_rng.normal(size=(5, 3)).astype(_np.float32)))
 (_out * _out).sum().backward()
 _net.zero_grad()
 report("zero_grad_left", [0.0 if p.grad is None else float(_np.abs(_np.asarray(p.grad, dtype=float)).sum())
-                          for p in _net.parameters()], atol=1e-12)
+                          for p in _net.parameters()], atol=1e-12, check=Check(
+    "Module.zero_grad", "parameters of a nested network after a backward pass (what is left of their gradients)",
+    hint="clear the gradient of every parameter that parameters() finds, those of the sub-modules included"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -615,13 +671,36 @@ expect_close("Softmax(axis=1) of [[0, 0], [1000, 0]]", got, [[0.5, 0.5], [1.0, 0
 with checking("Arctan"):
     t = Tensor(np.array([0.0, 1.0, 2.0]), requires_grad=True)
     Arctan()(t).sum().backward()
-expect_close("d arctan(x) / dx at [0, 1, 2] is 1 / (1 + x^2)", t.grad, [1.0, 0.5, 0.2])
+expect_close("ArctanFunction.backward: d arctan(x) / dx at [0, 1, 2] is 1 / (1 + x^2)", t.grad, [1.0, 0.5, 0.2])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 
 from gradkit import Tensor as _Tensor
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_activation_hints = {
+    "relu": ("ReLU", "$\\max(x, 0)$ element by element, with the Tensor's relu so that backward passes the "
+                     "gradient where x > 0"),
+    "sigmoid": ("Sigmoid", "$\\sigma(x) = 1/(1+e^{-x})$ built from exp, relu and arithmetic (not the Tensor's "
+                           "ready-made sigmoid()), with $e^{-|x|}$ and a constant 0/1 mask so that no exp "
+                           "overflows"),
+    "tanh": ("Tanh", "$\\tanh x = 2\\sigma(2x) - 1$ on your Sigmoid (not the Tensor's ready-made tanh())"),
+    "softmax0": ("Softmax", "$e^{x_i - m}/\\sum_j e^{x_j - m}$ along the given axis (keep its dimension), with "
+                            "m the constant maximum along that same axis"),
+}
+_activation_hints["softmax1"] = _activation_hints["softmax0"]
+_activation_checks = {
+    _name: (Check(_module, "outputs on a random 5x5 batch with entries up to |x| = 300", hint=_hint),
+            Check(_module, "gradients from backward on a random 5x5 batch with entries up to |x| = 300",
+                  hint=_hint))
+    for _name, (_module, _hint) in _activation_hints.items()}
+_activation_checks["arctan"] = (
+    Check("Arctan", "outputs on a random 5x5 batch with entries up to |x| = 300",
+          hint="ArctanFunction.forward computes arctan of the NumPy array (and saves x for backward); "
+               "Arctan.forward runs ArctanFunction.apply on the Tensor"),
+    Check("ArctanFunction.backward", "gradients from backward on a random 5x5 batch with entries up to |x| = 300",
+          hint="backward returns a tuple with one gradient per input: the incoming gradient times the "
+               "derivative of arctan, 1 / (1 + x^2) (mind its sign), at the x saved by forward"))
 _rng = grading_rng("test_activations")
 _x = _np.concatenate([_rng.normal(scale=3.0, size=(4, 5)), _np.array([[-300.0, -30.0, 0.5, 30.0, 300.0]])])
 _g = _rng.normal(size=_x.shape)
@@ -655,12 +734,18 @@ try:
             if len(_ready_made_calls) == _calls_before:
                 raise
             continue
-        report(f"{_name}_forward", _out.data, rtol=1e-9, atol=1e-12)
-        report(f"{_name}_backward", _mine.grad, rtol=1e-7, atol=1e-10)
+        _example = f"Softmax(axis={_name[-1]})" if _name.startswith("softmax") else None
+        report(f"{_name}_forward", _out.data, rtol=1e-9, atol=1e-12, check=_activation_checks[_name][0],
+               example=_example)
+        report(f"{_name}_backward", _mine.grad, rtol=1e-7, atol=1e-10, check=_activation_checks[_name][1],
+               example=_example)
 finally:
     for _n, _method in _library_methods.items():
         setattr(_Tensor, _n, _method)
-report("library_ready_made_activation_calls", len(_ready_made_calls))
+report("library_ready_made_activation_calls", len(_ready_made_calls), check=Check(
+    "Sigmoid, Tanh and Softmax", "counts of calls to the Tensor's ready-made activations",
+    hint="build your activations from exp, log, relu and arithmetic: the Tensor's ready-made sigmoid(), "
+         "tanh() and softmax() are the library's work, not yours"))
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -752,8 +837,12 @@ expect_close("parameter after 3 momentum steps with a constant gradient [1, 1]",
 expect_equal("p.grad after zero_grad()", p.grad, None)
 ### BEGIN HIDDEN TESTS
 from gradkit import Tensor as _Tensor
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
+_sgd_step = Check("SGD.step", "parameter tensors after 6 steps (momentum 0, 0.9 or 0.5)",
+                  hint="update p.data in place for each parameter with a gradient; momentum keeps one velocity per "
+                       "parameter between steps, $v \\leftarrow \\mu v + g$ ($v = g$ at first), then "
+                       "$p \\leftarrow p - \\eta\\, v$: only the old velocity is scaled by the momentum")
 _rng = grading_rng("test_sgd_optimizer")
 for _k, (_lr, _mu) in enumerate([(0.1, 0.0), (0.05, 0.9), (0.3, 0.5)]):
     _A = _rng.normal(size=(5, 3))
@@ -765,8 +854,9 @@ for _k, (_lr, _mu) in enumerate([(0.1, 0.0), (0.05, 0.9), (0.3, 0.5)]):
         _opt.zero_grad()
         (((_Tensor(_A) @ _w + _b) - _target) ** 2).mean().backward()
         _opt.step()
-    report(f"sgd_{_k}_w", _w.data, rtol=1e-9, atol=1e-12)
-    report(f"sgd_{_k}_b", _b.data, rtol=1e-9, atol=1e-12)
+    _example = f"SGD([w, b], lr={_lr}, momentum={_mu})"
+    report(f"sgd_{_k}_w", _w.data, rtol=1e-9, atol=1e-12, check=_sgd_step, example=_example)
+    report(f"sgd_{_k}_b", _b.data, rtol=1e-9, atol=1e-12, check=_sgd_step, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -817,8 +907,14 @@ _gen = _np.random.default_rng(int(_rng.integers(2**31)))
 _model = Sequential(Linear(4, 5, _gen), ReLU(), Linear(5, 3, _gen))
 _mean_loss = train_epoch(_model, SGD(_model.parameters(), lr=0.2, momentum=0.5), _X, _y, 5,
                          _np.random.default_rng(int(_rng.integers(2**31))))
-report("train_epoch_mean_loss", _mean_loss, rtol=1e-5)
-report("train_epoch_weights", _model.parameters()[2].data, rtol=1e-4, atol=1e-5)
+report("train_epoch_mean_loss", _mean_loss, rtol=1e-5, check=Check(
+    "train_epoch", "mean losses of an epoch of a small random network",
+    hint="return the mean of the batch losses, one cross_entropy value per mini-batch of minibatches(len(X), "
+         "batch_size, rng)"), example="23 examples, batch_size = 5")
+report("train_epoch_weights", _model.parameters()[2].data, rtol=1e-4, atol=1e-5, check=Check(
+    "train_epoch", "weights of a small random network after one epoch",
+    hint="for each mini-batch in order: logits of model(Tensor(X[batch])), the cross-entropy loss, then clear "
+         "the gradients, back-propagate and take one optimizer step"), example="23 examples, batch_size = 5")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1012,24 +1108,38 @@ import numpy as _np
 
 from gradkit import Tensor as _Tensor
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Check, Rule, report, grading_rng
 
+_accuracy = Check("train_digits_mlp", "test images with fresh pixel noise",
+                  hint="train an MLP (say 64-128-10, ReLU, He init) with your SGD with momentum and train_epoch "
+                       "until it reaches 95% test accuracy: a trained network generalises to images it has not "
+                       "seen, such as these with a little pixel noise")
 _rng = grading_rng("test_digits_mlp")
 _model, _losses = train_digits_mlp(seed=int(_rng.integers(2**31)))
 # A test set fresh to this grading run: the test images with pixel noise drawn here, so no table of
 # known images can answer it, while a trained network hardly notices the noise.
 _X_test, _y_test = _load_digits(split="test")
 _X_test = _np.clip(_X_test + 0.1 * _rng.normal(size=_X_test.shape), 0.0, 1.0).astype(_np.float32)
-report("digits_labels", _y_test)
+report("digits_labels", _y_test, check=Check("train_digits_mlp", "labels of the noisy test images",
+                                             hint=_accuracy.hint))
 report("digits_predictions", _np.argmax(_np.asarray(_model(_Tensor(_X_test)).data), axis=1),
-       rule=Rule.accuracy(labels="digits_labels", at_least=0.93))
-report("digits_losses_first_last", [_losses[0], _losses[-1]], rule=Rule.decreases())
+       rule=Rule.accuracy(labels="digits_labels", at_least=0.93), check=_accuracy,
+       example="the 360 test images with pixel noise of standard deviation 0.1")
+report("digits_losses_first_last", [_losses[0], _losses[-1]], rule=Rule.decreases(),
+       example="the first and the last epoch loss", check=Check(
+    "train_digits_mlp", "epoch losses (the first and the last)",
+    hint="return the list of the epoch losses, the mean training loss of each epoch as train_epoch gives it; "
+         "it falls while the network learns"))
 # The predictions come from the trained parameters: with every parameter set to zero a network
 # gives every image the same logits. (A model that looks its answers up does not notice.)
 for _p in _model.parameters():
     _p.data[...] = 0
 _logits = _np.asarray(_model(_Tensor(_X_test)).data, dtype=float)
-report("digits_zeroed_logits_spread", _np.abs(_logits - _logits[:1]).max(axis=1), rule=Rule.bounds(0.0, 1e-6))
+report("digits_zeroed_logits_spread", _np.abs(_logits - _logits[:1]).max(axis=1), rule=Rule.bounds(0.0, 1e-6),
+       check=Check("train_digits_mlp", "test images, with every parameter of the returned model set to 0",
+                   hint="the predictions must come from the network's parameters: return your Module, whose "
+                        "parameters() your SGD trained, not a model that looks answers up in the data"),
+       example="the largest logit change from one image to the next, with every parameter set to 0")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1066,12 +1176,20 @@ if not 2500 <= rate <= 5200:
 ### BEGIN HIDDEN TESTS
 import time as _time
 
-from gradkit_autograder.kernel.channel import Rule, report
+from gradkit_autograder.kernel.channel import Check, Rule, report
 
 _calls = []
 _rate = measure_throughput(lambda: (_calls.append(1), _time.sleep(0.02)), batch_size=8, steps=4, warmup=1)
-report("throughput_calls", len(_calls))
-report("throughput_rate", _rate, rule=Rule.bounds(150.0, 410.0))  # 32 samples in 4 x 0.02 s: at most 400/s
+_example = "a step of 8 samples that takes 0.02 s, steps=4, warmup=1"
+report("throughput_calls", len(_calls), example=_example, check=Check(
+    "measure_throughput", "counts of step() calls",
+    hint="call step() warmup times without timing, then steps more times under the clock"))
+# 32 samples in 4 x 0.02 s: at most 400/s
+report("throughput_rate", _rate, rule=Rule.bounds(150.0, 410.0),
+       example="samples per second of " + _example, check=Check(
+    "measure_throughput", "measured rates",
+    hint="time only the `steps` calls after the warm-up, with time.perf_counter(), and return samples per "
+         "second: batch_size * steps / seconds"))
 ### END HIDDEN TESTS
 
 # %% [code]

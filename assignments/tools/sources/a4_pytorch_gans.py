@@ -151,8 +151,15 @@ for name, a, b in zip(["0.weight", "0.bias", "2.weight", "2.bias"], grads_t, gra
 import numpy as _np
 import torch as _torch
 from gradkit.nn import mlp as _mlp
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
+_outputs = Check("torch_mlp", "outputs of a random-size MLP with gradkit's weights copied in (copy_weights)",
+                 hint="nn.Linear layers with a ReLU between two layers and none after the last, so the output "
+                      "layer gives raw logits as gradkit.nn.mlp does; copy_weights keeps gradkit's float64")
+_gradients = Check("torch_gradients", "losses and parameter gradients (of your MLP and of another classifier)",
+                   hint="differentiate the model it is given, any torch classifier, with torch's autograd: the "
+                        "mean cross-entropy of model(X) against y, backward, then each parameter's .grad in the "
+                        "order of model.parameters()")
 _rng = grading_rng("test_torch_mlp")
 _sizes = [int(_rng.integers(2, 9)), int(_rng.integers(2, 17)), int(_rng.integers(2, 17)), 10]
 _X = _rng.normal(size=(int(_rng.integers(3, 40)), _sizes[0]))
@@ -166,20 +173,23 @@ _model = torch_mlp(_sizes)
 _copied = copy_weights(_gk, _model)
 _model = _copied if isinstance(_copied, _torch.nn.Module) else _model   # filled in place or returned
 with _torch.no_grad():
-    report("torch_mlp_outputs", _np.asarray(_model(_torch.from_numpy(_X)).cpu()), rtol=1e-10, atol=1e-12)
+    report("torch_mlp_outputs", _np.asarray(_model(_torch.from_numpy(_X)).cpu()), rtol=1e-10, atol=1e-12,
+           check=_outputs, example=f"torch_mlp({_sizes}) on {len(_X)} random inputs")
 _loss, _grads = torch_gradients(_model, _X, _y)
-report("torch_mlp_loss", _loss, rtol=1e-10, atol=1e-12)
+_example = f"your torch_mlp({_sizes}), {len(_X)} random inputs"
+report("torch_mlp_loss", _loss, rtol=1e-10, atol=1e-12, check=_gradients, example=_example)
 for _k, _g in enumerate(_grads):
-    report(f"torch_mlp_grad_{_k}", _g, rtol=1e-9, atol=1e-12)
+    report(f"torch_mlp_grad_{_k}", _g, rtol=1e-9, atol=1e-12, check=_gradients, example=_example)
 # torch_gradients differentiates any torch classifier with torch (here one with a tanh layer)
 _other = _torch.nn.Sequential(_torch.nn.Linear(_sizes[0], 5), _torch.nn.Tanh(), _torch.nn.Linear(5, 10)).double()
 with _torch.no_grad():
     for _p in _other.parameters():
         _p.copy_(_torch.from_numpy(_rng.normal(size=tuple(_p.shape))))
 _loss, _grads = torch_gradients(_other, _X, _y)
-report("torch_gradients_tanh_loss", _loss, rtol=1e-10, atol=1e-12)
+_example = f"a classifier Linear({_sizes[0]}, 5), Tanh, Linear(5, 10) that is not an MLP of yours"
+report("torch_gradients_tanh_loss", _loss, rtol=1e-10, atol=1e-12, check=_gradients, example=_example)
 for _k, _g in enumerate(_grads):
-    report(f"torch_gradients_tanh_grad_{_k}", _g, rtol=1e-9, atol=1e-12)
+    report(f"torch_gradients_tanh_grad_{_k}", _g, rtol=1e-9, atol=1e-12, check=_gradients, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -291,8 +301,24 @@ with checking("Generator and Discriminator"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 import torch as _torch
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
+_model_checks = {
+    "generator": (
+        Check("Generator", "numbers in the parameter shapes for a random noise_dim and hidden",
+              hint="self.net holds exactly the listed layers in order: Linear(noise_dim, hidden), ReLU, "
+                   "Linear(hidden, hidden), ReLU, Linear(hidden, out_dim)"),
+        Check("Generator.forward", "coordinates of samples for random noise, with random weights filled in",
+              hint="forward runs z through self.net, the layers in the order listed (ReLU between the Linear "
+                   "layers, nothing after the last)")),
+    "discriminator": (
+        Check("Discriminator", "numbers in the parameter shapes for a random hidden",
+              hint="self.net holds exactly the listed layers in order: Linear(in_dim, hidden), LeakyReLU(0.2), "
+                   "Linear(hidden, hidden), LeakyReLU(0.2), Linear(hidden, 1)"),
+        Check("Discriminator.forward", "logits for random points, with random weights filled in",
+              hint="forward runs x through self.net (LeakyReLU with slope 0.2) and returns the logits as a "
+                   "vector of shape (n,), not (n, 1)")),
+}
 _rng = grading_rng("test_gan_models")
 _noise, _hidden = int(_rng.integers(1, 6)), int(_rng.integers(3, 20))
 for _name, _model, _inputs in [("generator", Generator(noise_dim=_noise, hidden=_hidden), _rng.normal(size=(9, _noise))),
@@ -301,8 +327,12 @@ for _name, _model, _inputs in [("generator", Generator(noise_dim=_noise, hidden=
     with _torch.no_grad():
         for _p in _model.parameters():
             _p.copy_(_torch.from_numpy(_rng.normal(scale=0.5, size=tuple(_p.shape))))
-        report(f"{_name}_parameter_shapes", [float(n) for p in _model.parameters() for n in p.shape])
-        report(f"{_name}_output", _model(_torch.from_numpy(_inputs)).numpy(), rtol=1e-9, atol=1e-12)
+        _example = (f"Generator(noise_dim={_noise}, hidden={_hidden})" if _name == "generator"
+                    else f"Discriminator(hidden={_hidden})")
+        report(f"{_name}_parameter_shapes", [float(n) for p in _model.parameters() for n in p.shape],
+               check=_model_checks[_name][0], example=_example)
+        report(f"{_name}_output", _model(_torch.from_numpy(_inputs)).numpy(), rtol=1e-9, atol=1e-12,
+               check=_model_checks[_name][1], example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -358,8 +388,21 @@ with checking("d_loss, g_loss_saturating, g_loss_non_saturating"):
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 import torch as _torch
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
+_d_loss = Check("d_loss", "results (the loss, its gradients for real and for fake logits) at random logits",
+                hint="the discriminator is a binary classifier with real = 1 and fake = 0: "
+                     "$-\\text{mean}\\log D(x) - \\text{mean}\\log(1 - D(G(z)))$, from logits with "
+                     "F.binary_cross_entropy_with_logits")
+_g_loss_checks = {
+    "saturating": Check("g_loss_saturating", "results (the loss and its gradient) at random fake logits",
+                        hint="the minimax loss $\\frac1n\\sum\\log(1 - D(G(z)))$ itself, from logits: "
+                             "$-\\log(1-\\sigma(\\ell))$ is the binary cross-entropy with target 0 (mind the "
+                             "sign)"),
+    "non_saturating": Check("g_loss_non_saturating", "results (the loss and its gradient) at random fake logits",
+                            hint="$-\\frac1n\\sum\\log D(G(z))$ from logits: $-\\log\\sigma(\\ell)$ is the "
+                                 "binary cross-entropy with target 1, finite even at a logit of -100"),
+}
 _rng = grading_rng("test_gan_losses")
 _real = _np.concatenate([_rng.normal(scale=5, size=7), [100.0, -100.0]])
 _fake = _np.concatenate([_rng.normal(scale=5, size=5), [-100.0, 100.0, 0.0]])
@@ -367,15 +410,15 @@ _r = _torch.tensor(_real, requires_grad=True)
 _f = _torch.tensor(_fake, requires_grad=True)
 _value = d_loss(_r, _f)
 _value.backward()
-report("d_loss_value", _value.item(), rtol=1e-9, atol=1e-12)
-report("d_loss_grad_real", _r.grad.numpy(), rtol=1e-9, atol=1e-14)
-report("d_loss_grad_fake", _f.grad.numpy(), rtol=1e-9, atol=1e-14)
+report("d_loss_value", _value.item(), rtol=1e-9, atol=1e-12, check=_d_loss)
+report("d_loss_grad_real", _r.grad.numpy(), rtol=1e-9, atol=1e-14, check=_d_loss)
+report("d_loss_grad_fake", _f.grad.numpy(), rtol=1e-9, atol=1e-14, check=_d_loss)
 for _name, _loss in [("saturating", g_loss_saturating), ("non_saturating", g_loss_non_saturating)]:
     _f = _torch.tensor(_fake, requires_grad=True)
     _value = _loss(_f)
     _value.backward()
-    report(f"g_loss_{_name}_value", _value.item(), rtol=1e-9, atol=1e-12)
-    report(f"g_loss_{_name}_grad", _f.grad.numpy(), rtol=1e-9, atol=1e-14)
+    report(f"g_loss_{_name}_value", _value.item(), rtol=1e-9, atol=1e-12, check=_g_loss_checks[_name])
+    report(f"g_loss_{_name}_grad", _f.grad.numpy(), rtol=1e-9, atol=1e-14, check=_g_loss_checks[_name])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -461,8 +504,23 @@ expect_equal("keys returned by train_step", sorted(out), ["d_fake", "d_loss", "d
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 import torch as _torch
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
+_d_step = Check("discriminator_step", "results of one step on small random networks (its outputs, D's new weights)",
+                hint="d_loss on D(real) and D(fakes), then zero D's gradients, back-propagate and step D's "
+                     "optimiser; return the loss and the means of $\\sigma(\\ell)$ on the real and the fake "
+                     "samples")
+_detach = Check("discriminator_step", "sums of the gradients it leaves in the generator's parameters",
+                hint="the discriminator step trains D only: detach the fakes G(z), so that its backward pass "
+                     "does not run through G and leaves no gradient in G's parameters")
+_first_step = Check("train_step", "first steps from small random networks (the returned losses and mean outputs)",
+                    hint="one step is discriminator_step on (real, z_d), then generator_step on z_g with the "
+                         "generator loss that the `loss` argument names (non-saturating by default, saturating "
+                         "only when asked)")
+_later_steps = Check("train_step", "later steps and final weights of 3 steps with SGD with momentum",
+                     hint="PyTorch adds every backward pass to .grad: each update zeroes its own optimiser's "
+                          "gradients before its backward pass, or the earlier steps' gradients (also those the "
+                          "generator step leaves in D) pile up")
 _rng = grading_rng("test_train_step")
 
 
@@ -483,10 +541,11 @@ def _batch(n):
 
 _G, _D = _toy_pair()
 _value, _dr, _df = discriminator_step(_G, _D, _torch.optim.SGD(_D.parameters(), lr=0.05), _batch(12), _batch(12))
-report("d_step_outputs", [_value, _dr, _df], rtol=1e-9, atol=1e-12)
+report("d_step_outputs", [_value, _dr, _df], rtol=1e-9, atol=1e-12, check=_d_step)
 report("d_step_generator_grad", sum(float(p.grad.abs().sum()) for p in _G.parameters() if p.grad is not None),
-       atol=1e-12)
-report("d_step_weights", _np.concatenate([p.detach().numpy().ravel() for p in _D.parameters()]), rtol=1e-9, atol=1e-12)
+       atol=1e-12, check=_detach)
+report("d_step_weights", _np.concatenate([p.detach().numpy().ravel() for p in _D.parameters()]), rtol=1e-9, atol=1e-12,
+       check=_d_step)
 for _loss in ("non_saturating", "saturating"):
     _G, _D = _toy_pair()
     _opt_G = _torch.optim.SGD(_G.parameters(), lr=0.05, momentum=0.5)
@@ -494,10 +553,11 @@ for _loss in ("non_saturating", "saturating"):
     for _k in range(3):
         _out = train_step(_G, _D, _opt_G, _opt_D, _batch(10), _batch(10), _batch(10), loss=_loss)
         report(f"train_step_{_loss}_{_k}", [_out["d_loss"], _out["g_loss"], _out["d_real"], _out["d_fake"]],
-               rtol=1e-8, atol=1e-12)
+               rtol=1e-8, atol=1e-12, check=_first_step if _k == 0 else _later_steps,
+               example=f"loss={_loss!r}, step {_k + 1} of 3")
     report(f"train_step_{_loss}_weights",
            _np.concatenate([p.detach().numpy().ravel() for p in list(_G.parameters()) + list(_D.parameters())]),
-           rtol=1e-8, atol=1e-12)
+           rtol=1e-8, atol=1e-12, check=_later_steps, example=f"loss={_loss!r}, after 3 steps")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -552,8 +612,14 @@ with checking("count_modes and high_quality_share"):
     expect_close("high-quality share of the same samples", high_quality_share(on_two, square, std=0.04), 55 / 95)
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
+_modes = Check("count_modes", "random mixtures and values of min_count",
+               hint="a mode is covered when at least min_count high-quality samples are nearest to it: samples "
+                    "within 3 standard deviations of their nearest centre (the radius is measured in std)")
+_share = Check("high_quality_share", "random mixtures",
+               hint="the share of all samples that lie within 3 standard deviations (3 * std) of their nearest "
+                    "centre")
 _rng = grading_rng("test_mode_counter")
 for _case in range(3):
     _k = int(_rng.integers(4, 26))
@@ -565,8 +631,10 @@ for _case in range(3):
     _radius = _std * _rng.choice([0.5, 1.5, 2.5, 2.9, 3.1, 3.5, 4.5, 8.0], size=len(_mode))  # never exactly 3 std
     _samples = _centers[_mode] + _radius[:, None] * _np.stack([_np.cos(_angle), _np.sin(_angle)], axis=1)
     for _min_count in (1, 10, 20):
-        report(f"count_modes_{_case}_{_min_count}", count_modes(_samples, _centers, _std, min_count=_min_count))
-    report(f"high_quality_share_{_case}", high_quality_share(_samples, _centers, _std), rtol=1e-12)
+        report(f"count_modes_{_case}_{_min_count}", count_modes(_samples, _centers, _std, min_count=_min_count),
+               check=_modes, example=f"{_k} centres, std = {_std:.3f}, min_count = {_min_count}")
+    report(f"high_quality_share_{_case}", high_quality_share(_samples, _centers, _std), rtol=1e-12,
+           check=_share, example=f"{_k} centres, std = {_std:.3f}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -648,8 +716,26 @@ expect_equal("samples of the trained generator", generate(G_small, 7).shape, (7,
 import numpy as _np
 import torch as _torch
 from gradkit.gan.data import ring_of_gaussians as _ring_of_gaussians
-from gradkit_autograder.kernel.channel import Rule, grading_rng, report
+from gradkit_autograder.kernel.channel import Check, Rule, grading_rng, report
 
+_ring_modes = Check("train_ring_gan", "samples of the trained generator (the modes they cover)",
+                    hint="train both players for all the steps (Adam, learning rate 2e-3 falling linearly to 0, "
+                         "betas (0.5, 0.999), batches of 256), so that the samples cover the modes of the ring")
+_ring_new = Check("train_ring_gan", "samples of the trained generator (new points or copies)",
+                  hint="a generator makes new points: its samples must not be copies of the training points "
+                       "in ring.X")
+_ring_same = Check("train_ring_gan", "samples of the trained generator, drawn again from the same z",
+                   hint="the generator is a function of z: the same z must give the same sample, so it adds no "
+                        "randomness of its own")
+_ring_nearby = Check("train_ring_gan", "samples of the trained generator for z moved slightly",
+                     hint="the generator is a continuous function of z: a nearby z gives a nearby sample (no jumps, "
+                          "as a table of stored points would make)")
+_ring_distinct = Check("train_ring_gan", "samples of the trained generator for different z",
+                       hint="different z give different samples: the generator's output varies with z, it is not "
+                            "a table of a few answers")
+_ring_trained = Check("train_ring_gan", "parameters of the returned generator",
+                      hint="return the Generator your training loop updated: its parameters must have moved away "
+                           "from the ones Generator() drew after torch.manual_seed(seed)")
 _rng = grading_rng("test_train_ring")
 _device = _torch.device("cuda" if _torch.cuda.is_available() else "cpu")
 _ring = _ring_of_gaussians(n=20_000, seed=0)   # the notebook's ring.X and centres, made afresh
@@ -670,23 +756,31 @@ _weights = _np.concatenate([_np.asarray(_p.detach().cpu(), dtype=_np.float64).ra
 _start = _np.concatenate([_np.asarray(_p.detach(), dtype=_np.float64).ravel() for _p in _initial.parameters()])
 _watched = _rng.choice(len(_start), size=2000, replace=False)   # a fresh sample of the weights
 _points = _ring.X[_rng.choice(len(_ring.X), size=2000, replace=False)]   # a fresh sample of the training points
-report("ring_centers", _ring.centers)
-report("ring_training_points", _points)
-report("ring_initial_weights", _start[_watched])
+# what the rules below compare with (the same in every run: these fail only when the cell stopped before them)
+report("ring_centers", _ring.centers, check=Check("train_ring_gan", "centres of the ring", hint=_ring_modes.hint))
+report("ring_training_points", _points, check=Check("train_ring_gan", "training points", hint=_ring_new.hint))
+report("ring_initial_weights", _start[_watched], check=Check("train_ring_gan", "initial weights",
+                                                              hint=_ring_trained.hint))
 # the samples cover at least 6 of the 8 modes (20 samples within 3 std of each), decided by the grader
 report("ring_samples", _samples, rule=Rule.modes(centers="ring_centers", radius=3 * _ring.std, at_least=6,
-                                                 min_count=20))
+                                                 min_count=20), check=_ring_modes,
+       example="2500 samples; a mode counts with 20 of them within 3 std of its centre")
 # ... and are new points, not copies of training points (a generated point is ~1e-3 from the nearest one)
 report("ring_samples_new", _samples[:500], rule=Rule.apart(points="ring_training_points", min_distance=1e-6,
-                                                           at_least=0.99))
+                                                           at_least=0.99), check=_ring_new,
+       example="500 samples against the training points")
 # G is a function of z (the same z, the same sample) and a continuous one (z moved by 1e-4: the
 # reference's samples move by at most ~4e-3), and different z give different samples
-report("ring_samples_again", _again, rule=Rule.near(other="ring_samples_new", atol=1e-5))
-report("ring_samples_nudged", _nudged, rule=Rule.near(other="ring_samples_new", atol=0.05))
-report("ring_distinct_samples", float(len(_np.unique(_samples, axis=0))), rule=Rule.bounds(low=2475))
+report("ring_samples_again", _again, rule=Rule.near(other="ring_samples_new", atol=1e-5), check=_ring_same,
+       example="500 samples drawn again from the same z")
+report("ring_samples_nudged", _nudged, rule=Rule.near(other="ring_samples_new", atol=0.05), check=_ring_nearby,
+       example="500 samples, each z moved by 1e-4")
+report("ring_distinct_samples", float(len(_np.unique(_samples, axis=0))), rule=Rule.bounds(low=2475),
+       check=_ring_distinct, example="the number of distinct samples among 2500 from different z")
 # the generator's parameters were trained (the reference moves 85-93% of them away from the start)
 report("ring_trained_weights", _weights[_watched] if len(_weights) == len(_start) else _weights,
-       rule=Rule.changed(baseline="ring_initial_weights", at_least=0.5))
+       rule=Rule.changed(baseline="ring_initial_weights", at_least=0.5), check=_ring_trained,
+       example="2000 of the generator's weights, compared with where training started")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -861,8 +955,40 @@ import numpy as _np
 import torch as _torch
 import torch.nn.functional as _F
 from gradkit.gan.data import gan_digits as _gan_digits
-from gradkit_autograder.kernel.channel import Rule, grading_rng, report
+from gradkit_autograder.kernel.channel import Check, Rule, grading_rng, report
 
+_g_pixels = Check("DigitGenerator", "pixels of generated images",
+                  hint="images of shape (n, 1, 8, 8) whose pixels lie in [-1, 1], like the scaled digits: end "
+                       "the generator with tanh")
+_g_spread = Check("DigitGenerator", "batches of images for different noise vectors",
+                  hint="the images must depend on z: feed the noise z itself into the network, so that "
+                       "different z give different images")
+_g_batch = Check("DigitGenerator", "images regenerated in another batch (training mode)",
+                 hint="batch norm after each hidden layer, as the DCGAN recipe has it: in training mode each "
+                      "image then depends on the rest of its batch")
+_g_same = Check("DigitGenerator", "images generated again from the same z",
+                hint="in evaluation mode the generator is a function of z: the same z gives the same image, so it "
+                     "adds no noise of its own")
+_g_continuous = Check("DigitGenerator", "images for z moved slightly",
+                      hint="in evaluation mode the generator is a continuous function of z: a slightly moved z "
+                           "gives a slightly different image (no jumps, as a table of stored images would make)")
+_d_logits = Check("DigitDiscriminator", "logits of real and generated images",
+                  hint="one finite logit per image, a vector of shape (n,)")
+_d_spread = Check("DigitDiscriminator", "batches of logits of different images",
+                  hint="the logit differs from image to image: each image gets a score of its own, not one for "
+                       "the whole batch")
+_d_batch = Check("DigitDiscriminator", "logits recomputed in another batch (training mode)",
+                 hint="batch norm in the middle of the discriminator (not on the input layer): in training mode "
+                      "each logit then depends on the rest of its batch")
+_d_gradient = Check("DigitDiscriminator", "images and the gradient of their logit",
+                    hint="the logits must pass gradients back to the images (nothing detached inside D): that "
+                         "is how the generator learns")
+_g_trained = Check("DigitGenerator", "images before and after 10 training steps of the pair",
+                   hint="a few Adam steps must change what the generator computes: the images must come from "
+                        "its layers, whose parameters the gradients reach through the discriminator")
+_d_trained = Check("DigitDiscriminator", "logits before and after 10 training steps of the pair",
+                   hint="a few Adam steps must change what the discriminator computes: its logits must come "
+                        "from its layers, whose parameters the gradients reach")
 _rng = grading_rng("test_digit_models")
 _width, _noise = int(_rng.integers(2, 9)), int(_rng.integers(2, 17))
 _torch.manual_seed(int(_rng.integers(2**31)))
@@ -887,19 +1013,25 @@ _G.train()
 _D.train()
 _images = _G(_z)
 # the generator: images of shape (32, 1, 8, 8) in [-1, 1] that differ from one z to the next
-report("digit_generator_images", _numbers(_images), rule=Rule.bounds(-1.0, 1.0))
-report("digit_generator_spread", float(_numbers(_images).std(axis=0).mean()), rule=Rule.bounds(low=1e-2))
+report("digit_generator_images", _numbers(_images), rule=Rule.bounds(-1.0, 1.0), check=_g_pixels,
+       example="the pixels of 32 images in training mode")
+report("digit_generator_spread", float(_numbers(_images).std(axis=0).mean()), rule=Rule.bounds(low=1e-2),
+       check=_g_spread, example="the spread of each pixel over 32 different z")
 # batch norm, in training mode: an image depends on the other images of its batch
 _regrouped = _G(_torch.cat([_z[:8], _noise_batch(24)]))[:8]
 report("digit_generator_batch_effect", float(_np.abs(_numbers(_regrouped) - _numbers(_images[:8])).max()),
-       rule=Rule.bounds(low=1e-5))
+       rule=Rule.bounds(low=1e-5), check=_g_batch,
+       example="how much 8 images change when the rest of their batch is replaced")
 # the discriminator: one logit per image, different for different images; batch norm as above
 _logits = _D(_torch.cat([_real, _images.detach()]))
-report("digit_discriminator_logits", _numbers(_logits), rule=Rule.bounds(-1e6, 1e6))
-report("digit_discriminator_spread", float(_numbers(_logits).std()), rule=Rule.bounds(low=1e-2))
+report("digit_discriminator_logits", _numbers(_logits), rule=Rule.bounds(-1e6, 1e6), check=_d_logits,
+       example="the logits of 64 images")
+report("digit_discriminator_spread", float(_numbers(_logits).std()), rule=Rule.bounds(low=1e-2), check=_d_spread,
+       example="the spread of the logits of 64 different images")
 _regrouped = _D(_torch.cat([_real[:8], _real_batch(56)]))[:8]
 report("digit_discriminator_batch_effect", float(_np.abs(_numbers(_regrouped) - _numbers(_logits[:8])).max()),
-       rule=Rule.bounds(low=1e-5))
+       rule=Rule.bounds(low=1e-5), check=_d_batch,
+       example="how much 8 logits change when the rest of their batch is replaced")
 # evaluation mode: G is a function of z (same z, same image) and a continuous one (z moved by 1e-4);
 # D's logit of each image has a gradient with respect to that image
 _G.eval()
@@ -909,13 +1041,18 @@ with _torch.no_grad():
     _again = _numbers(_G(_z))
     _step = _torch.from_numpy(_rng.normal(size=(32, _noise))).float()
     _nudged = _numbers(_G(_z + 1e-4 * _step / _step.norm(dim=1, keepdim=True)))
-report("digit_generator_eval", _fixed, rule=Rule.bounds(-1.0, 1.0))
-report("digit_generator_again", _again, rule=Rule.near(other="digit_generator_eval", atol=1e-6))
-report("digit_generator_nudged", _nudged, rule=Rule.near(other="digit_generator_eval", atol=1e-3))
+report("digit_generator_eval", _fixed, rule=Rule.bounds(-1.0, 1.0), check=_g_pixels,
+       example="the pixels of 32 images in evaluation mode")
+report("digit_generator_again", _again, rule=Rule.near(other="digit_generator_eval", atol=1e-6), check=_g_same,
+       example="32 images generated again from the same z, in evaluation mode")
+report("digit_generator_nudged", _nudged, rule=Rule.near(other="digit_generator_eval", atol=1e-3),
+       check=_g_continuous, example="32 images, each z moved by 1e-4, in evaluation mode")
 _inputs = _torch.cat([_real, _images.detach()]).requires_grad_(True)
 _D(_inputs).sum().backward()
-report("digit_discriminator_input_gradient", _numbers(_inputs.grad.flatten(1).norm(dim=1)),
-       rule=Rule.bounds(low=1e-6))
+_input_grad = _inputs.grad if _inputs.grad is not None else _torch.zeros_like(_inputs)   # None: no gradient came back
+report("digit_discriminator_input_gradient", _numbers(_input_grad.flatten(1).norm(dim=1)),
+       rule=Rule.bounds(low=1e-6), check=_d_gradient,
+       example="the size of the gradient of each image's logit with respect to its pixels")
 # a few training steps of the pair (Adam and the losses of Part 3, written here) change what both compute
 _G.train()
 _D.train()
@@ -937,9 +1074,10 @@ for _ in range(10):
     _opt_G.step()
 with _torch.no_grad():   # training mode both times: batch statistics, so only trained weights count
     _g_after, _d_after = _numbers(_G(_z)), _numbers(_D(_real))
-report("digit_generator_trained_change", float(_np.abs(_g_after - _g_before).mean()), rule=Rule.bounds(low=1e-2))
+report("digit_generator_trained_change", float(_np.abs(_g_after - _g_before).mean()), rule=Rule.bounds(low=1e-2),
+       check=_g_trained, example="the mean change of 32 images over 10 training steps")
 report("digit_discriminator_trained_change", float(_np.abs(_d_after - _d_before).mean()),
-       rule=Rule.bounds(low=1e-2))
+       rule=Rule.bounds(low=1e-2), check=_d_trained, example="the mean change of 32 logits over 10 training steps")
 ### END HIDDEN TESTS
 
 # %% [code]

@@ -198,9 +198,24 @@ import tempfile as _tempfile
 
 import numpy as _np
 import ray as _ray
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_ray_basics")
+_squares_check = Check("squares_with_tasks", "checks of a call on 7 random integers (its squares, its tasks)",
+                       hint="start one `square` task per value, all of them before waiting for any, then get the "
+                            "results in order: the squaring must happen in Ray tasks, not in the driver.")
+_square_check = Check("square", "random integers", hint="square is a Ray task that returns x * x.")
+_accumulator_check = Check("Accumulator", "running totals after random adds",
+                           hint="an actor keeps its state between calls: the total starts at `start`, and add(x) adds x "
+                                "to it and returns the new total.")
+_sum_check = Check("sum_by_reference", "sums of a random array of 1001 numbers in 1, 4 and 7 parts",
+                   hint="the parts array[k::parts] for k = 0 .. parts - 1 together hold every element once; return "
+                        "the sum of the partial sums as a float.")
+_sum_tasks_check = Check("sum_by_reference", "records of the partial_sum tasks that ran (which strided parts)",
+                         hint="the work must happen in Ray: put the array into the object store once and start "
+                              "`parts` partial_sum tasks, one per part k, each given the ref (not the array).")
+_partial_check = Check("partial_sum", "strided parts array[k::5] of a random array",
+                       hint="partial_sum(array, k, parts) sums every parts-th element of array, starting at index k.")
 _names = globals()
 _log_dir = _tempfile.mkdtemp(prefix="a5_tasks_")
 _log = _os.path.join(_log_dir, "tasks.log")
@@ -237,12 +252,14 @@ try:
         _squares = squares_with_tasks(_values)
     finally:
         _names["square"] = _own_square
-    report("squares_with_tasks", _squares)
-    report("square_tasks_run", len([_s for _s in _served() if _s[0] == "square"]))
-    report("square_task", _ray.get([_own_square.remote(_v) for _v in _values]))
+    report("squares_with_tasks", _squares, check=_squares_check, example=f"values {_values}")
+    report("square_tasks_run", len([_s for _s in _served() if _s[0] == "square"]), check=_squares_check,
+           example=f"values {_values}")
+    report("square_task", _ray.get([_own_square.remote(_v) for _v in _values]), check=_square_check)
     _start, _adds = float(_rng.normal()), _rng.normal(size=5)
     _acc = _ray.remote(Accumulator).remote(_start)
-    report("accumulator_totals", _ray.get([_acc.add.remote(float(x)) for x in _adds]), rtol=1e-12, atol=1e-12)
+    report("accumulator_totals", _ray.get([_acc.add.remote(float(x)) for x in _adds]), rtol=1e-12, atol=1e-12,
+           check=_accumulator_check, example=f"start {_start:.3f}, then add {', '.join(f'{x:.3f}' for x in _adds)}")
     _ray.kill(_acc)
     _array = _rng.normal(size=1001)
     _names["partial_sum"] = _observed_partial_sum
@@ -251,13 +268,15 @@ try:
     finally:
         _names["partial_sum"] = _own_partial_sum
     for _k, _total in enumerate(_sums):
-        report(f"sum_by_reference_{_k}", _total, rtol=1e-9, atol=1e-9)
+        report(f"sum_by_reference_{_k}", _total, rtol=1e-9, atol=1e-9, check=_sum_check,
+               example=f"1001 random numbers in {(1, 4, 7)[_k]} parts")
     # which strided parts ran as tasks: (parts, k) for parts 1, 4, 7, each once
     report("partial_sum_tasks_run", _np.array(sorted((_parts, _k) for _kind, _k, _parts in _served()
-                                                     if _kind == "partial_sum"), dtype=float).reshape(-1, 2))
+                                                     if _kind == "partial_sum"), dtype=float).reshape(-1, 2),
+           check=_sum_tasks_check, example="1001 random numbers in 1, then 4, then 7 parts")
     _ref = _ray.put(_array)
     report("partial_sum_task", _ray.get([_own_partial_sum.remote(_ref, _k, 5) for _k in range(5)]),
-           rtol=1e-9, atol=1e-9)
+           rtol=1e-9, atol=1e-9, check=_partial_check)
 finally:
     _shutil.rmtree(_log_dir, ignore_errors=True)
 ### END HIDDEN TESTS
@@ -391,19 +410,31 @@ for bad in [dict(rank=3, world_size=3), dict(rank=0, world_size=0), dict(rank=0,
         raise AssertionError(f"shard_indices(10, {bad}) should raise a ValueError")
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_sharding")
+_chunks_check = Check("chunk_bounds", "random (numel, n) pairs",
+                      hint="chunk_bounds: n contiguous pieces of range(numel) in order, sizes differing by at most "
+                           "one, larger first. shard_indices: every world_size-th entry of the shared shuffle from "
+                           "position rank, so shards never overlap.")
+_shards_check = Check("shard_indices", "random data sets split over 1-5 workers (every worker's shard, in rank "
+                                       "order, with and without drop_remainder)",
+                      hint="all workers compute the same shuffle from [seed, epoch] and take every world_size-th "
+                           "entry of it from position rank, so shards never overlap; drop_remainder first cuts the "
+                           "shuffle to a multiple of world_size.")
 for _k in range(6):
     _numel, _n = int(_rng.integers(0, 40)), int(_rng.integers(1, 9))
-    report(f"chunk_bounds_{_k}", _np.array(chunk_bounds(_numel, _n), dtype=float).reshape(-1))
+    report(f"chunk_bounds_{_k}", _np.array(chunk_bounds(_numel, _n), dtype=float).reshape(-1), check=_chunks_check,
+           example=f"chunk_bounds({_numel}, {_n})")
 for _k in range(4):
     _world = int(_rng.integers(1, 6))
     _num = int(_rng.integers(_world, 60))
     _epoch, _seed = int(_rng.integers(0, 5)), int(_rng.integers(0, 1000))
     for _drop in (False, True):
         report(f"shard_indices_{_k}_{_drop}",
-               _np.concatenate([shard_indices(_num, _r, _world, _epoch, _seed, _drop) for _r in range(_world)]))
+               _np.concatenate([shard_indices(_num, _r, _world, _epoch, _seed, _drop) for _r in range(_world)]),
+               check=_shards_check, example=f"{_num} samples over {_world} workers, epoch {_epoch}, seed {_seed}, "
+                                            f"drop_remainder={_drop}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -614,14 +645,24 @@ import tempfile as _tempfile
 import numpy as _np
 import ray as _ray
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_parameter_server_sync")
+_apply_check = Check("ParameterServer.apply_sync", "synchronous steps of servers with 1, 2 and 3 workers",
+                     hint="a synchronous step averages the N workers' gradients (the gradient of the combined batch) "
+                          "and takes one SGD step with that average, on the server's own float64 copy.")
+_train_check = Check("train_sync", "results of a 12-step run with 3 workers (final parameters, losses per step)",
+                     hint="each step: one batch_gradient task per worker on its worker_batch, then one apply_sync of "
+                          "the server with the gradient refs; a step's loss is the mean of the workers' losses.")
+_actor_check = Check("train_sync", "records of the steps the server took in a 12-step run",
+                     hint="the parameter server must be an actor (RemoteParameterServer): every step's gradients go to "
+                          "its apply_sync, which runs in the server's own process, not in the driver.")
 for _n in (1, 2, 3):
     _server = ParameterServer(_rng.normal(size=9), lr=float(_rng.uniform(0.1, 1.0)), num_workers=_n)
     for _t in range(2):
         report(f"apply_sync_{_n}_{_t}", _server.apply_sync(*[_rng.normal(size=9) for _ in range(_n)]),
-               rtol=1e-12, atol=1e-12)
+               rtol=1e-12, atol=1e-12, check=_apply_check,
+               example=f"{_n} random gradient{'s' if _n > 1 else ''} of 9 parameters, lr {_server.lr:.3f}")
 _X, _y = _load_digits("train")
 _X = _X.astype(_np.float64)
 _theta0 = _np.concatenate([_np.random.default_rng(int(_rng.integers(1000))).normal(scale=0.01, size=640),
@@ -652,18 +693,18 @@ try:
                                         seed=int(_rng.integers(1000)))
     finally:
         _names.update(_own)
-    report("train_sync_theta", _theta, rtol=1e-8, atol=1e-10)
-    report("train_sync_losses", _losses, rtol=1e-8, atol=1e-10)
+    report("train_sync_theta", _theta, rtol=1e-8, atol=1e-10, check=_train_check)
+    report("train_sync_losses", _losses, rtol=1e-8, atol=1e-10, check=_train_check)
     _steps = []
     if _os.path.exists(_log):
         with open(_log) as _file:
             _steps = [_json.loads(_line) for _line in _file if _line.strip()]
     # one row per step the server took: [served outside this kernel's process, gradients it averaged]
     report("train_sync_server_steps", _np.array([[float(_pid != _os.getpid()), _count] for _pid, _count, _ in _steps],
-                                                dtype=float).reshape(-1, 2))
+                                                dtype=float).reshape(-1, 2), check=_actor_check)
     report("train_sync_server_path", _np.array([_directions @ _np.asarray(_p, dtype=float) if len(_p) == _theta0.size
                                                 else _np.full(3, _np.nan) for _, _, _p in _steps]).reshape(-1, 3),
-           rtol=1e-8, atol=1e-10)
+           rtol=1e-8, atol=1e-10, check=_actor_check)
 finally:
     _shutil.rmtree(_log_dir, ignore_errors=True)
 ### END HIDDEN TESTS
@@ -698,9 +739,16 @@ if not (isinstance(gap, float) and gap < 1e-10):
 # The grader checks that the two trainings agree (Rule.near) and compares the gap.
 import numpy as _np
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Check, Rule, report, grading_rng
 
 _rng = grading_rng("test_large_batch")
+_same_check = Check("large_batch_gap", "final parameters of the two trainings (train_single with the combined batch, "
+                                       "train_sync with 3 workers)",
+                    hint="synchronous data parallelism equals one process with batch N*b: the server averages the "
+                         "gradients and the strided shards make the workers' batches one large batch.")
+_gap_check = Check("large_batch_gap", "gaps returned",
+                   hint="measure the gap from what the two trainings return: the largest absolute difference between "
+                        "their final parameter vectors, not a value assumed in advance.")
 _X, _y = _load_digits("train")
 _X = _X.astype(_np.float64)
 _theta0 = _np.concatenate([_np.random.default_rng(int(_rng.integers(1000))).normal(scale=0.01, size=640),
@@ -738,9 +786,10 @@ try:
 finally:
     _names["train_sync"], _names["train_single"] = _own_sync, _own_single
 _theta_sync, _theta_single = _as_theta(_seen.get("sync")), _as_theta(_seen.get("single"))
-report("large_batch_theta_single", _theta_single, rtol=1e-8, atol=1e-10)
-report("large_batch_theta_sync", _theta_sync, rule=Rule.near("large_batch_theta_single", atol=1e-10))
-report("large_batch_gap", _gap, rtol=1e-9, atol=1e-12)   # max |theta_sync - (theta_single + shift)|
+report("large_batch_theta_single", _theta_single, rtol=1e-8, atol=1e-10, check=_same_check)
+report("large_batch_theta_sync", _theta_sync, rule=Rule.near("large_batch_theta_single", atol=1e-10),
+       check=_same_check)
+report("large_batch_gap", _gap, rtol=1e-9, atol=1e-12, check=_gap_check)   # max |theta_sync - (theta_single + shift)|
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -825,9 +874,18 @@ import time as _time
 import numpy as _np
 import ray as _ray
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import Rule, report, grading_rng
+from gradkit_autograder.kernel.channel import Check, Rule, report, grading_rng
 
 _rng = grading_rng("test_parameter_server_async")
+_interleave_check = Check("ParameterServer.pull and push", "random interleavings of 40 pull and push calls (the "
+                                                           "replies, the final parameters)",
+                          hint="pull of step c waits until every worker's gradients of steps before c - s are applied "
+                               "(the slowest worker sets the bound); push of step c waits until every worker has read "
+                               "step c - s; a push moves by lr / N times its gradient.")
+_bound_check = Check("ParameterServer.pull and push", "measurements of a 2-worker asynchronous run with staleness "
+                                                      "bound 1 (reads and pushes served, staleness of each read)",
+                     hint="no read may be more than s steps ahead of the slowest worker's applied gradients, and pull "
+                          "reports that staleness (step minus the fewest gradients any worker has applied).")
 for _case in range(3):
     _n, _s = int(_rng.integers(2, 4)), int(_rng.integers(0, 3))
     _server = ParameterServer(_rng.normal(size=5), lr=float(_rng.uniform(0.1, 1.0)), num_workers=_n, staleness_bound=_s)
@@ -846,8 +904,10 @@ for _case in range(3):
             _outcomes.append(-1.0 if _reply is None else float(_reply))
             if _reply is not None:
                 _phase[_w], _step[_w] = "pull", _step[_w] + 1
-    report(f"async_outcomes_{_case}", _outcomes)
-    report(f"async_parameters_{_case}", _server.get_parameters(), rtol=1e-10, atol=1e-12)
+    _example = f"{_n} workers, staleness bound {_s}"
+    report(f"async_outcomes_{_case}", _outcomes, check=_interleave_check, example=_example)
+    report(f"async_parameters_{_case}", _server.get_parameters(), rtol=1e-10, atol=1e-12, check=_interleave_check,
+           example=_example)
 
 
 class _ObservedServer(ParameterServer):
@@ -921,9 +981,11 @@ for _w, _run in enumerate(_runs):
     for _k, _stale in enumerate(list(_run)[:_steps]):
         _reported[_w, _k] = float(_stale)
 # reads allowed and pushes accepted, per worker: every step once
-report("train_async_served", [*_np.bincount([_w for _w, _, _ in _reads], minlength=2)[:2], *_accepted])
-report("train_async_observed_staleness", _observed, rule=Rule.bounds(0, _bound))
-report("train_async_staleness", _reported, rule=Rule.near("train_async_observed_staleness", atol=0))
+report("train_async_served", [*_np.bincount([_w for _w, _, _ in _reads], minlength=2)[:2], *_accepted],
+       check=_bound_check)
+report("train_async_observed_staleness", _observed, rule=Rule.bounds(0, _bound), check=_bound_check)
+report("train_async_staleness", _reported, rule=Rule.near("train_async_observed_staleness", atol=0),
+       check=_bound_check)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1106,9 +1168,26 @@ with checking("ring_allreduce"):
 # partial sums of a ring.
 import numpy as _np
 import ray as _ray
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_ring_allreduce")
+_ring_sum_check = Check("ring_allreduce", "rings of 1-4 workers on random arrays of 1 to 79 elements (every "
+                                          "worker's result)",
+                        hint="after N - 1 reduce-scatter steps (adding partial sums) and N - 1 all-gather steps "
+                             "(passing on finished sums) every worker holds the sum of all arrays, for any N >= 1 and "
+                             "arrays shorter than N.")
+_ring_path_check = Check("ring_allreduce", "logs of the messages the members of rings of 1-4 workers received",
+                         hint="the chunks travel around the ring: at each position every member receives the message "
+                              "its left neighbour returned; reduce-scatter passes on partial sums, all-gather passes "
+                              "on finished sums.")
+_send_check = {REDUCE_SCATTER: Check("chunk_to_send", "(rank, step) pairs of the reduce-scatter in a ring of 5",
+                                     hint="reduce-scatter: each worker first sends its own chunk, then always passes "
+                                          "on the chunk it has just added its values into (one index lower each "
+                                          "step)."),
+               ALL_GATHER: Check("chunk_to_send", "(rank, step) pairs of the all-gather in a ring of 5",
+                                 hint="after N - 1 reduce-scatter steps come N - 1 all-gather steps, which send "
+                                      "finished sums: a worker starts with the chunk whose sum it completed, then "
+                                      "passes on the chunk it has just received.")}
 
 
 class _Sent(tuple):
@@ -1183,19 +1262,21 @@ try:
         for _k, _size in enumerate((1, 3, int(_rng.integers(5, 40)) * 2 + 1)):
             _arrays = [_rng.normal(size=_size) for _ in range(_n)]
             _ray.get(_host.forget.remote())
+            _example = f"{_n} worker{'s' if _n > 1 else ''}, arrays of {_size} element{'s' if _size > 1 else ''}"
             report(f"ring_{_n}_workers_size_{_k}", _np.stack(ring_allreduce(_ring[:_n], _arrays)),
-                   rtol=1e-12, atol=1e-12)
+                   rtol=1e-12, atol=1e-12, check=_ring_sum_check, example=_example)
             _heard = _ray.get(_host.heard.remote())[:_n]
             # one row per message received: receiver, position, sender, chunk, bytes
             report(f"ring_messages_{_n}_size_{_k}",
                    _np.array([[_r, *_row] for _r, (_rows, _) in enumerate(_heard) for _row in _rows],
-                             dtype=float).reshape(-1, 5))
+                             dtype=float).reshape(-1, 5), check=_ring_path_check, example=_example)
             report(f"ring_message_values_{_n}_size_{_k}", _np.concatenate([_v for _, _v in _heard]),
-                   rtol=1e-12, atol=1e-12)
+                   rtol=1e-12, atol=1e-12, check=_ring_path_check, example=_example)
 finally:
     _ray.kill(_host)
 for _phase in (REDUCE_SCATTER, ALL_GATHER):
-    report(f"chunk_to_send_{_phase}", [chunk_to_send(_phase, _r, _s, 5) for _r in range(5) for _s in range(4)])
+    report(f"chunk_to_send_{_phase}", [chunk_to_send(_phase, _r, _s, 5) for _r in range(5) for _s in range(4)],
+           check=_send_check[_phase])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1223,9 +1304,15 @@ expect_equal("bytes each of 4 workers sends for 1000 float64 (2 * 3/4 * 8000)", 
 # from it. Both counts, reported and observed, are compared with the reference's.
 import numpy as _np
 import ray as _ray
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_ring_bytes")
+_counted_check = Check("ring_bytes_sent", "rings of 1-4 workers, as the workers counted them",
+                       hint="each worker sends 2(N - 1) chunks of about n/N elements; a message adds its values' "
+                            "nbytes to bytes_sent, and load starts the count again from 0.")
+_travelled_check = Check("ring_bytes_sent", "rings of 1-4 workers, counted at the receiving end",
+                         hint="the bytes must really travel around the ring: every chunk a worker sends reaches its "
+                              "right neighbour's receive, passed on by ring_allreduce.")
 
 
 # _Sent, _RingHost, _Member and _Method: the test's ring from test_ring_allreduce's hidden
@@ -1236,13 +1323,15 @@ try:
     for _n in (1, 2, 3, 4):
         _size = int(_rng.integers(1, 200))
         _ray.get(_host.forget.remote())
-        report(f"ring_bytes_{_n}", ring_bytes_sent(_ring[:_n], [_rng.normal(size=_size) for _ in range(_n)]))
+        _example = f"{_n} worker{'s' if _n > 1 else ''}, arrays of {_size} float64"
+        report(f"ring_bytes_{_n}", ring_bytes_sent(_ring[:_n], [_rng.normal(size=_size) for _ in range(_n)]),
+               check=_counted_check, example=_example)
         _sent = [0.0] * _n
         for _rows, _ in _ray.get(_host.heard.remote())[:_n]:
             for _position, _origin, _index, _bytes in _rows:
                 if 0 <= _origin < _n:
                     _sent[int(_origin)] += _bytes
-        report(f"ring_bytes_observed_{_n}", _sent)
+        report(f"ring_bytes_observed_{_n}", _sent, check=_travelled_check, example=_example)
 finally:
     _ray.kill(_host)
 ### END HIDDEN TESTS
@@ -1487,7 +1576,19 @@ import numpy as _np
 import ray as _ray
 import torch as _torch
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
+
+_pipe_loss_check = Check("Stage and pipeline_step", "steps with 1, 2 and 5 micro-batches (the total loss)",
+                         hint="weight each micro-batch's mean loss by its share |B_i| / |B| of the batch, and let the "
+                              "parameter gradients add up over all micro-batches of a step (zeroed once, at its "
+                              "start): loss and gradients are then the whole batch's.")
+_pipe_grad_check = Check("Stage and pipeline_step", "steps with 1, 2 and 5 micro-batches (all parameter gradients)",
+                         hint="parameter gradients must add up over all micro-batches of a step (zeroed once, at its "
+                              "start), each micro-batch's loss weighted by its share, to give the whole batch's "
+                              "gradient.")
+_pipe_schedule_check = Check("pipeline_step", "schedules of steps with 1, 2 and 5 micro-batches",
+                             hint="GPipe: cut the batch into micro_batches pieces with chunk_bounds, submit every "
+                                  "forward of every piece, then every backward (last micro-batch first).")
 
 
 class _StageHost:
@@ -1536,15 +1637,18 @@ try:
     _ray.get([_s.load.remote(_module) for _s, _module in zip(_stages, [_first, _second])])
     for _m in (1, 2, 5):
         _loss = pipeline_step(_stages, _X, _y, micro_batches=_m)
-        report(f"pipeline_loss_{_m}", _loss, rtol=1e-9, atol=1e-12)
+        _example = f"a batch of {len(_X)} digits in {_m} micro-batch{'es' if _m > 1 else ''}"
+        report(f"pipeline_loss_{_m}", _loss, rtol=1e-9, atol=1e-12, check=_pipe_loss_check, example=_example)
         _gradients = [_g for _part in _ray.get([_s.gradients.remote() for _s in _stages]) for _g in _part]
         report(f"pipeline_gradients_{_m}", _np.concatenate([_np.asarray(_g, dtype=float).ravel() for _g in _gradients]),
-               rtol=1e-8, atol=1e-11)
+               rtol=1e-8, atol=1e-11, check=_pipe_grad_check, example=_example)
         _calls = [_np.array(_c, dtype=float).reshape(-1, 2) for _c in _ray.get(_host.take_calls.remote())]
         # per stage: forward (0) / backward (1) in the order the stage ran them
-        report(f"pipeline_schedule_{_m}", _np.concatenate([_c[:, 0] for _c in _calls]))
+        report(f"pipeline_schedule_{_m}", _np.concatenate([_c[:, 0] for _c in _calls]), check=_pipe_schedule_check,
+               example=_example)
         # per stage: the rows of each micro-batch it ran forward, smallest first
-        report(f"pipeline_micro_batches_{_m}", _np.concatenate([_np.sort(_c[_c[:, 0] == 0, 1]) for _c in _calls]))
+        report(f"pipeline_micro_batches_{_m}", _np.concatenate([_np.sort(_c[_c[:, 0] == 0, 1]) for _c in _calls]),
+               check=_pipe_schedule_check, example=_example)
 finally:
     _ray.kill(_host)
 ### END HIDDEN TESTS
@@ -1579,13 +1683,19 @@ with checking("bubble_fraction and theoretical_bubble"):
     naive = [(0, "F", 0, 0.0, 1.0), (1, "F", 0, 1.0, 2.0), (1, "B", 0, 2.0, 3.0), (0, "B", 0, 3.0, 4.0)]
     expect_close("bubble of a naive 2-stage step: each stage busy 2 of 4 seconds", bubble_fraction(naive, 2), 0.5)
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_bubble")
-report("theoretical_bubble", [theoretical_bubble(_p, _m) for _p in (1, 2, 3, 5) for _m in (1, 2, 4, 8)], rtol=1e-12)
+report("theoretical_bubble", [theoretical_bubble(_p, _m) for _p in (1, 2, 3, 5) for _m in (1, 2, 4, 8)], rtol=1e-12,
+       check=Check("theoretical_bubble", "(stages, micro-batches) pairs, stages 1-5 and micro-batches 1-8",
+                   hint="GPipe's idle fraction for p equally expensive stages and m micro-batches, the formula of "
+                        "Part 6: one half for p = 2 without micro-batches, shrinking as m grows."))
 _events = [(int(_rng.integers(3)), "F", _k, _s, _s + _d) for _k, (_s, _d) in
            enumerate(zip(_rng.uniform(0, 5, size=9), _rng.uniform(0, 1, size=9)))]
-report("bubble_fraction", bubble_fraction(_events, 3), rtol=1e-9)
+report("bubble_fraction", bubble_fraction(_events, 3), rtol=1e-9,
+       check=Check("bubble_fraction", "random timelines of 9 events on 3 stages",
+                   hint="the idle fraction: 1 minus the time all events took together over stages x the span from "
+                        "the first start to the last end (0 when the span is 0)."))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1706,18 +1816,26 @@ expect_equal("one loss per factor", len(small), 2)
 ### BEGIN HIDDEN TESTS
 import numpy as _np
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import report, grading_rng
+from gradkit_autograder.kernel.channel import Check, report, grading_rng
 
 _rng = grading_rng("test_scaling")
 _t = _rng.uniform(50, 500, size=4)
-report("scaling_efficiency", scaling_efficiency(list(_t), [2, 4, 6, 8]), rtol=1e-12)
-report("scaled_learning_rate", scaled_learning_rate(float(_t[0]), 16, 48), rtol=1e-12)
+report("scaling_efficiency", scaling_efficiency(list(_t), [2, 4, 6, 8]), rtol=1e-12,
+       check=Check("scaling_efficiency", "random throughputs of 2, 4, 6 and 8 workers",
+                   hint="each throughput relative to perfect linear scaling from the first (baseline) measurement: "
+                        "N / N0 times the workers should give N / N0 times its throughput."))
+report("scaled_learning_rate", scaled_learning_rate(float(_t[0]), 16, 48), rtol=1e-12,
+       check=Check("scaled_learning_rate", "learning rates for batch 48 from base batch 16",
+                   hint="the linear scaling rule: the learning rate grows by the same factor as the batch."))
 _X, _y = _load_digits("train")
 _rows = _rng.choice(len(_X), size=300, replace=False)
 _theta0 = _np.concatenate([_np.random.default_rng(int(_rng.integers(1000))).normal(scale=0.01, size=640), _np.zeros(10)])
 report("lr_scaling_experiment", lr_scaling_experiment(_X[_rows].astype(_np.float64), _y[_rows], _theta0,
                                                       0.2, 5, [1, 3, 6], epochs=2, seed=int(_rng.integers(1000))),
-       rtol=1e-8, atol=1e-10)
+       rtol=1e-8, atol=1e-10,
+       check=Check("lr_scaling_experiment", "final losses for batch factors 1, 3 and 6 on 300 digits",
+                   hint="for each factor k: train_single at batch k * base_batch with the scaled learning rate for "
+                        "epochs * (len(X) // batch) steps, then the loss on all of (X, y)."))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1802,9 +1920,12 @@ with checking("rule_breaks_at"):
 if answer not in [8 * k for k in factors] + [None]:
     raise AssertionError(f"rule_breaks_at: expected one of the batch sizes {[8 * k for k in factors]} or None, got {answer!r}")
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import report
+from gradkit_autograder.kernel.channel import Check, report
 
-report("rule_breaks_at", -1.0 if rule_breaks_at is None else float(rule_breaks_at))
+report("rule_breaks_at", -1.0 if rule_breaks_at is None else float(rule_breaks_at),
+       check=Check("rule_breaks_at", "answers",
+                   hint="the smallest batch size whose scaled-rule loss is more than 1.5 times the loss at batch 8, "
+                        "computed from `scaled` (None if there is none)."))
 ### END HIDDEN TESTS
 
 # %% [markdown]

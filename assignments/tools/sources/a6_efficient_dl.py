@@ -173,12 +173,16 @@ expect_close("magnitude_mask keeps everything at amount 0", magnitude_mask(torch
              [1.0, 1.0, 1.0])
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_magnitude_mask")
+_check = Check("magnitude_mask", "random weight matrices pruned by fractions from 0.1 to 1",
+               hint="prune the round(amount * n) entries of smallest magnitude |w|: a weight of -3 matters as "
+                    "much as one of +3, so large negative weights are kept too.")
 for _k, _amount in enumerate([0.1, 0.5, 0.77, 0.9, 1.0]):
     _w = _torch.as_tensor(_rng.normal(size=(int(_rng.integers(3, 20)), int(_rng.integers(3, 20)))))
-    report(f"magnitude_mask_{_k}", magnitude_mask(_w, _amount))
+    report(f"magnitude_mask_{_k}", magnitude_mask(_w, _amount), check=_check,
+           example=f"a {_w.shape[0]}x{_w.shape[1]} matrix of normal weights, amount {_amount}")
 ### END HIDDEN TESTS
 
 # %% [tests id=test_global_masks points=2]
@@ -188,15 +192,20 @@ expect_close("global masks: the two smallest of all five are both in b", got["a"
 expect_close("global masks of b", got["b"].tolist(), [0.0, 0.0])
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_global_masks")
+_check = Check("global_magnitude_masks", "layer masks of two random layers pruned together (2 fractions x 2 layers)",
+               hint="one threshold across all layers: rank the magnitudes |w| of every entry of every tensor "
+                    "together, so a layer of small weights loses more than amount of its own.")
 _weights = {"w1": _torch.as_tensor(_rng.normal(size=(12, 9))),
             "w2": _torch.as_tensor(0.2 * _rng.normal(size=(9, 4)))}
 for _k, _amount in enumerate([0.3, 0.8]):
     _masks = global_magnitude_masks(_weights, _amount)
-    report(f"global_masks_{_k}_w1", _masks["w1"])
-    report(f"global_masks_{_k}_w2", _masks["w2"])
+    report(f"global_masks_{_k}_w1", _masks["w1"], check=_check,
+           example=f"a 12x9 and a 9x4 layer of smaller weights, amount {_amount}")
+    report(f"global_masks_{_k}_w2", _masks["w2"], check=_check,
+           example=f"a 12x9 and a 9x4 layer of smaller weights, amount {_amount}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -280,9 +289,17 @@ import math as _math
 import numpy as _np
 import torch as _torch
 from gradkit.data import load_digits as _load_digits
-from gradkit_autograder.kernel.channel import Rule, grading_rng, report
+from gradkit_autograder.kernel.channel import Check, Rule, grading_rng, report
 
 _rng = grading_rng("test_finetune_pruned")
+_stay_zero = Check("finetune_pruned", "layers whose pruned weights were watched in every forward pass of fine-tuning",
+                   hint="pruned weights must be exactly 0 in every forward pass, not only at the end: apply the "
+                        "masks before training and after every optimizer step (momentum revives them).")
+_trains = Check("finetune_pruned", "measurements of a fine-tuning run (surviving weights moved, forward passes, "
+                                   "accuracy on unseen digits)",
+                hint="train the surviving weights in place like train_epochs (SGD with momentum, a pass per "
+                     "mini-batch) while the pruned ones stay exactly 0 in every forward pass: apply the masks before "
+                     "training and after every optimizer step.")
 _device = _torch.device("cuda" if _torch.cuda.is_available() else "cpu")
 _X_pool, _y_pool = _load_digits("train")
 _X_new, _y_new = _load_digits("test")           # held out: the accuracy is measured there
@@ -304,7 +321,7 @@ def _watch(_k):
     return _hook
 
 
-_handles = [_layer.register_forward_hook(_watch(_k)) for _k, _layer in enumerate(_layers)]
+_hooks = [_layer.register_forward_hook(_watch(_k)) for _k, _layer in enumerate(_layers)]
 _rows = _rng.choice(len(_X_pool), size=600, replace=False)
 _epochs = 5
 try:
@@ -313,31 +330,34 @@ try:
                     _torch.as_tensor(_y_pool[_rows], dtype=_torch.int64, device=_device),
                     epochs=_epochs, lr=0.3, seed=int(_rng.integers(100)))
 finally:
-    for _handle in _handles:
-        _handle.remove()
+    for _hook_handle in _hooks:
+        _hook_handle.remove()
 _after = [_layer.weight.detach().cpu().numpy().astype(_np.float64) for _layer in _layers]
 _bias = [_layer.bias.detach().cpu().numpy().astype(_np.float64) for _layer in _layers]
+_example = f"a 64-32-10 MLP with half of each weight matrix pruned, {_epochs} epochs on {len(_rows)} digits"
 for _k in range(2):
-    report(f"finetune_{_k}_before", _before[_k])
-    report(f"finetune_{_k}_kept", _keep[_k])
-    report(f"finetune_{_k}_pruned", 1 - _keep[_k])
-    report(f"finetune_{_k}_zeros", _np.zeros_like(_before[_k]))
+    report(f"finetune_{_k}_before", _before[_k], check=_trains)
+    report(f"finetune_{_k}_kept", _keep[_k], check=_trains)
+    report(f"finetune_{_k}_pruned", 1 - _keep[_k], check=_stay_zero)
+    report(f"finetune_{_k}_zeros", _np.zeros_like(_before[_k]), check=_stay_zero)
     # the surviving weights trained (the reference moves 77-92% of them on 20 seeds: weights of dead units
     # and of pixels blank in every training row get no gradient)
     report(f"finetune_{_k}_after", _after[_k],
-           rule=Rule.changed(baseline=f"finetune_{_k}_before", at_least=0.5, where=f"finetune_{_k}_kept"))
+           rule=Rule.changed(baseline=f"finetune_{_k}_before", at_least=0.5, where=f"finetune_{_k}_kept"),
+           check=_trains, example=_example)
     # the pruned weights were 0 in every forward pass of training, and are 0 at the end
     report(f"finetune_{_k}_largest_seen", _np.maximum(_largest[_k], _np.abs(_after[_k])),
-           rule=Rule.unchanged(baseline=f"finetune_{_k}_zeros", where=f"finetune_{_k}_pruned"))
+           rule=Rule.unchanged(baseline=f"finetune_{_k}_zeros", where=f"finetune_{_k}_pruned"),
+           check=_stay_zero, example=_example)
     # one forward pass per mini-batch at least
     report(f"finetune_{_k}_forward_passes", _passes[_k],
-           rule=Rule.bounds(low=_epochs * _math.ceil(len(_rows) / 32)))
+           rule=Rule.bounds(low=_epochs * _math.ceil(len(_rows) / 32)), check=_trains, example=_example)
 # the fine-tuned network, computed here from its weights, on 200 digits it never saw (the reference: 82-98%)
 _eval = _rng.choice(len(_X_new), size=200, replace=False)
 _hidden = _np.maximum(_X_new[_eval].astype(_np.float64) @ _after[0].T + _bias[0], 0.0)
-report("finetune_labels", _y_new[_eval])
+report("finetune_labels", _y_new[_eval], check=_trains)
 report("finetune_predictions", _np.argmax(_hidden @ _after[1].T + _bias[1], axis=1),
-       rule=Rule.accuracy(labels="finetune_labels", at_least=0.6))
+       rule=Rule.accuracy(labels="finetune_labels", at_least=0.6), check=_trains, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -407,14 +427,20 @@ expect_close("one iteration from linear initialisation over [0, 4] with k=2",
              kmeans_1d(np.array([0.0, 1.0, 3.0, 4.0]), 2, iterations=1)[0], [0.5, 3.5])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_kmeans")
+_check = Check("kmeans_1d", "results (centroids or labels) for random 1-D data clustered into 2, 4 and 16 groups",
+               hint="Lloyd's algorithm from the linear initialisation: exactly `iterations` rounds of assign (nearest "
+                    "centroid, ties to the lower index) then update (each centroid to its members' mean; an empty one "
+                    "stays), then one final assignment.")
 for _k, (_n, _clusters) in enumerate([(50, 2), (400, 4), (1000, 16)]):
     _values = _np.concatenate([_rng.normal(-1.0, 0.3, _n), _rng.normal(0.8, 0.2, _n // 2), _rng.laplace(0, 0.5, _n)])
     _centroids, _labels = kmeans_1d(_values, _clusters, iterations=20)
-    report(f"kmeans_{_k}_centroids", _centroids, rtol=1e-6, atol=1e-9)
-    report(f"kmeans_{_k}_labels", _labels)
+    report(f"kmeans_{_k}_centroids", _centroids, rtol=1e-6, atol=1e-9, check=_check,
+           example=f"{_values.size} values from three groups, k = {_clusters}, 20 iterations")
+    report(f"kmeans_{_k}_labels", _labels, check=_check,
+           example=f"{_values.size} values from three groups, k = {_clusters}, 20 iterations")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -451,15 +477,19 @@ expect_close("centroid gradients: cluster 1 sums 2 + 3 (the 4 is pruned), cluste
              [1.0, 5.0, 0.0])
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_centroid_gradients")
+_check = Check("centroid_gradients", "random gradient matrices shared by 2, 8 and 32 clusters",
+               hint="by the chain rule a centroid's gradient is the sum of its members' gradients, over the "
+                    "surviving weights only (pruned ones left out); an empty cluster gets 0.")
 for _k, _clusters in enumerate([2, 8, 32]):
     _shape = (int(_rng.integers(5, 30)), int(_rng.integers(5, 30)))
     _grad = _torch.as_tensor(_rng.normal(size=_shape))
     _idx = _torch.as_tensor(_rng.integers(0, _clusters, size=_shape))
     _mask = _torch.as_tensor(_rng.random(_shape) > 0.4)
-    report(f"centroid_gradients_{_k}", centroid_gradients(_grad, _idx, _mask, _clusters), rtol=1e-9, atol=1e-12)
+    report(f"centroid_gradients_{_k}", centroid_gradients(_grad, _idx, _mask, _clusters), rtol=1e-9, atol=1e-12,
+           check=_check, example=f"a {_shape[0]}x{_shape[1]} gradient, {_clusters} clusters, 60% of weights kept")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -598,25 +628,47 @@ scale, zero_point = int8_qparams(np.array([[1.0, -2.0], [0.5, 0.25]]), "symmetri
 expect_close("symmetric per-channel scales", scale, [[2 / 127], [0.5 / 127]])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_int8")
+_set_ups = "quantizations of a random 7x13 matrix"
+_scale_check = Check("int8_qparams", f"scales of {_set_ups}",
+                     hint="the range [lo, hi] always includes 0. Symmetric: zero point 0, max(|lo|, |hi|) over 127 "
+                          "steps. Asymmetric: hi - lo over 255 steps, and the zero point maps lo to -128 and hi to "
+                          "127, so 0 is exact. Per channel: one pair per row.")
+_zero_check = Check("int8_qparams", "zero points of quantizations of a random 7x13 matrix and of positive values",
+                    hint="the asymmetric zero point makes lo map to the lowest code -128 and hi to 127, so that 0 is "
+                         "represented exactly by the integer zero point; symmetric has zero point 0.")
+_codes_check = Check("quantize_int8", f"code arrays of {_set_ups}",
+                     hint="a code is x / s rounded to the nearest integer (ties to even, as np.rint does), shifted by "
+                          "the zero point and clamped to the int8 range [-128, 127].")
+_bytes_check = Check("quantize_int8", "code arrays of a random 7x13 matrix, read as the bytes they occupy",
+                     hint="int8 storage is the point: each code takes one byte, so return an np.int8 array (two's "
+                          "complement), not a wider integer type.")
+_values_check = Check("dequantize_int8", f"dequantized matrices of {_set_ups}",
+                      hint="x_hat = s (q - z) in float64: widen the int8 codes to a larger integer type before "
+                           "subtracting the zero point (int8 arithmetic wraps around).")
 _x = _rng.normal(size=(7, 13)) * _rng.uniform(0.05, 4, size=(7, 1)) + _rng.normal(size=(7, 1))
 for _scheme in ("symmetric", "asymmetric"):
     for _per_channel in (False, True):
         _key = f"int8_{_scheme}_{'channel' if _per_channel else 'tensor'}"
         _scale, _zp = int8_qparams(_x, _scheme, _per_channel)
         _q = quantize_int8(_x, _scale, _zp)
-        report(f"{_key}_scale", _np.ravel(_scale), rtol=1e-9, atol=1e-12)
-        report(f"{_key}_zero_point", _np.ravel(_zp))
-        report(f"{_key}_codes", _q)
+        _example = f"the {_scheme} scheme per {'channel' if _per_channel else 'tensor'}"
+        report(f"{_key}_scale", _np.ravel(_scale), rtol=1e-9, atol=1e-12, check=_scale_check, example=_example)
+        report(f"{_key}_zero_point", _np.ravel(_zp), check=_zero_check, example=_example)
+        report(f"{_key}_codes", _q, check=_codes_check, example=_example)
         # the codes as the bytes they occupy: one byte each, two's complement (an int8 array)
-        report(f"{_key}_code_bytes", _np.frombuffer(_np.ascontiguousarray(_q).tobytes(), dtype=_np.uint8))
-        report(f"{_key}_values", dequantize_int8(_q, _scale, _zp), rtol=1e-9, atol=1e-12)
+        report(f"{_key}_code_bytes", _np.frombuffer(_np.ascontiguousarray(_q).tobytes(), dtype=_np.uint8),
+               check=_bytes_check, example=_example)
+        report(f"{_key}_values", dequantize_int8(_q, _scale, _zp), rtol=1e-9, atol=1e-12, check=_values_check,
+               example=_example)
 _y = _rng.uniform(0.5, 2.0, size=20)  # a one-sided range: the zero point sits at the bottom
 _scale, _zp = int8_qparams(_y, "asymmetric")
-report("int8_one_sided_zero_point", _np.ravel(_zp))
-report("int8_one_sided_codes", quantize_int8(_y, _scale, _zp))
+report("int8_one_sided_zero_point", _np.ravel(_zp), check=_zero_check,
+       example="the asymmetric scheme per tensor, 20 values between 0.5 and 2")
+report("int8_one_sided_codes", quantize_int8(_y, _scale, _zp), check=_codes_check,
+       example="the asymmetric scheme per tensor, 20 values between 0.5 and 2")
 ### END HIDDEN TESTS
 
 # %% [code]
@@ -722,9 +774,22 @@ with checking("huffman_decode"):
 expect_equal("a single symbol", huffman_decode(*huffman_encode([7, 7, 7], huffman_code({7: 3})), huffman_code({7: 3})),
              [7, 7, 7])
 ### BEGIN HIDDEN TESTS
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_huffman")
+_streams_words = "symbol streams (geometric, uniform, skewed, one symbol, two symbols)"
+_prefix_check = Check("huffman_code", f"{_streams_words}, their code words joined and read back with the code alone",
+                      hint="a prefix code: no code word may be the beginning of another, so when two subtrees merge, "
+                           "every word on both sides gets one more bit in front (0 on one side, 1 on the other).")
+_length_check = Check("huffman_code", f"{_streams_words}, total bits of the code",
+                      hint="Huffman's algorithm: repeatedly merge the two lightest subtrees (smallest total count) "
+                           "until one tree is left; frequent symbols get short words; a single symbol gets \"0\".")
+_encode_check = Check("huffman_encode", f"encodings of {_streams_words} (bit count, byte count, the bits in the bytes)",
+                      hint="join the symbols' code words and pack 8 bits a byte, the first bit in the highest place, "
+                           "the last byte padded with zeros; n_bits counts only the meaningful bits.")
+_decode_check = Check("huffman_decode", f"decodings of {_streams_words}",
+                      hint="read the first n_bits bits of the bytes (first bit in the highest place) and emit a "
+                           "symbol whenever the bits read since the last one form a code word.")
 _streams = {
     "geometric": (_rng.geometric(0.25, size=2000) - 1).tolist(),
     "uniform": _rng.integers(0, 16, size=500).tolist(),
@@ -752,16 +817,20 @@ def _read_words(_bits, _code):
 for _name, _stream in _streams.items():
     _counts = {s: _stream.count(s) for s in sorted(set(_stream))}
     _code = huffman_code(_counts)
-    report(f"huffman_{_name}_total_bits", sum(_counts[s] * len(_code[s]) for s in _counts))
+    _example = f"the {_name.replace('_', ' ')} stream: {len(_stream)} symbols, {len(_counts)} distinct"
     # the code alone: its words joined, read back by a reader that knows only the code
-    report(f"huffman_{_name}_read_from_words", _read_words("".join(str(_code[s]) for s in _stream), _code))
+    report(f"huffman_{_name}_read_from_words", _read_words("".join(str(_code[s]) for s in _stream), _code),
+           check=_prefix_check, example=_example)
+    report(f"huffman_{_name}_total_bits", sum(_counts[s] * len(_code[s]) for s in _counts), check=_length_check,
+           example=_example)
     _data, _n_bits = huffman_encode(_stream, _code)
-    report(f"huffman_{_name}_n_bits", _n_bits)
-    report(f"huffman_{_name}_n_bytes", len(_data))
+    report(f"huffman_{_name}_n_bits", _n_bits, check=_encode_check, example=_example)
+    report(f"huffman_{_name}_n_bytes", len(_data), check=_encode_check, example=_example)
     # your bytes, unpacked here (first bit in the highest place) and read with your code
     _bits = "".join(format(_byte, "08b") for _byte in bytes(_data))[:int(_n_bits)]
-    report(f"huffman_{_name}_read_from_bytes", _read_words(_bits, _code))
-    report(f"huffman_{_name}_decoded", list(huffman_decode(_data, _n_bits, _code)))
+    report(f"huffman_{_name}_read_from_bytes", _read_words(_bits, _code), check=_encode_check, example=_example)
+    report(f"huffman_{_name}_decoded", list(huffman_decode(_data, _n_bits, _code)), check=_decode_check,
+           example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -901,18 +970,26 @@ expect_close("scales after each step (growth every 2 clean steps, overflow at st
 expect_close("which steps were taken", stepped, [1, 1, 0, 1, 1, 1])
 ### BEGIN HIDDEN TESTS
 import numpy as _np
-from gradkit_autograder.kernel.channel import grading_rng, report
+from gradkit_autograder.kernel.channel import Check, grading_rng, report
 
 _rng = grading_rng("test_loss_scaler")
+_schedule_check = Check("DynamicLossScaler", "runs of 20 steps with random overflows (the scales, the steps taken)",
+                        hint="on an inf or nan gradient skip the step and halve the scale (the clean count restarts); "
+                             "after growth_interval clean steps in a row double it and count again from 0.")
+_params_check = Check("DynamicLossScaler", "final parameters of runs of 20 steps with random overflows",
+                      hint="step(optimizer) divides every gradient by the scale, steps only when all are finite, "
+                           "and on an inf or nan skips the step and halves the scale; growth_interval clean steps "
+                           "in a row double it.")
 for _k in range(3):
     _interval = int(_rng.integers(1, 5))
     _poisoned = set(_np.flatnonzero(_rng.random(20) < 0.3).tolist())
     _scales, _stepped, _p = _scaler_run(DynamicLossScaler(init_scale=2.0 ** int(_rng.integers(4, 17)),
                                                           growth_interval=_interval), _poisoned, 20,
                                         seed=int(_rng.integers(1000)))
-    report(f"loss_scaler_{_k}_scales", _scales)
-    report(f"loss_scaler_{_k}_stepped", _stepped)
-    report(f"loss_scaler_{_k}_params", _p, rtol=1e-9, atol=1e-12)
+    _example = f"growth_interval {_interval}, overflows at steps {sorted(_poisoned)}"
+    report(f"loss_scaler_{_k}_scales", _scales, check=_schedule_check, example=_example)
+    report(f"loss_scaler_{_k}_stepped", _stepped, check=_schedule_check, example=_example)
+    report(f"loss_scaler_{_k}_params", _p, rtol=1e-9, atol=1e-12, check=_params_check, example=_example)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -6,13 +6,15 @@ hidden tests were put back, so students would see them (nbgrader issues 917,
 runs ``HideHiddenTests``, below, in nbgrader's feedback). This page is built from
 the autograded notebook and the gradebook scores:
 
-- at the top, a summary table: each graded cell, its points, and "passed" or why
-  not; then the late-day line (days used and left, the penalty);
-- why a cell lost points, in this order: the reason the grader wrote into the
-  cell (``cell.metadata["gradkit"]["reason"]``: which reported result differed,
-  a library function used where the student had to write it, the kernel ran out
-  of time or memory or died), else, for a visible test, its message (the last
-  line of its error: ``ename: evalue``), else, for a hidden test, a fixed sentence;
+- at the top, a summary table: each graded cell (a link to it), its points, and
+  "passed" or "failed:" with why in at most three lines, ending with the author's
+  hint; then the late-day line (days used and left, the penalty);
+- why a cell lost points: the reason the grader wrote into the cell
+  (``cell.metadata["gradkit"]``, made by ``judging.reasons``: the function, the
+  exception and the student's line, or how many inputs of a hidden check differ, a
+  limit that stopped it, a library function used where the student had to write
+  it), in full at the cell; for a notebook graded before reasons existed, a visible
+  test's message (``ename: evalue``), else, for a hidden test, a fixed sentence;
 - a test cell shows its source as released (hidden parts removed); a visible
   test's error traceback is folded under its message; a cell with hidden tests
   shows no output at all (an ``evalue`` or traceback could quote hidden lines or
@@ -30,7 +32,7 @@ import functools
 import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -59,7 +61,7 @@ img{max-width:100%;height:auto}img.math{vertical-align:middle;max-height:3em}
 table.summary{border-collapse:collapse;width:100%;table-layout:fixed}
 .summary th,.summary td{border:1px solid #ccc;padding:.3rem .4rem;text-align:left;vertical-align:top;
 overflow-wrap:anywhere}
-.summary col.cell{width:34%}.summary col.points{width:16%}
+.summary col.cell{width:30%}.summary col.points{width:17%}
 .test{border-left:4px solid #999;padding-left:.8rem;margin:1rem 0}
 .pass{border-color:#2a7}.fail{border-color:#c33}
 .ok{color:#186}.bad{color:#b22}
@@ -120,7 +122,8 @@ class CellResult:
     score: float | None
     max_score: float
     passed: bool
-    why: str            # "passed", or why not (safe to show)
+    why: str            # "passed", or the summary of why not (safe to show)
+    details: list[str] = field(default_factory=list)   # every failing check and hint, for the cell
 
 
 def hidden_cells(course: Course, assignment: str, notebook: str) -> set[str]:
@@ -166,7 +169,17 @@ def cell_result(cell, grade, hidden: bool) -> CellResult:
     why = grader_reason(cell)
     if why is None and not hidden:
         why = visible_message(cell) or "the test did not pass (no message)"
-    return CellResult(cell_id, grade.score, grade.max_score, False, why or HIDDEN_FAILED)
+    why = why or HIDDEN_FAILED
+    if not why.startswith("failed"):
+        why = f"failed: {why}"
+    details = cell.metadata.get("gradkit", {}).get("reason_details")
+    details = [str(d) for d in details] if isinstance(details, list) and details else why.splitlines()
+    return CellResult(cell_id, grade.score, grade.max_score, False, why, details)
+
+
+def _lines(lines: list[str]) -> str:
+    """Reason lines as HTML: escaped, maths drawn, one line each."""
+    return "<br>".join(render_math(_esc(line)) for line in lines)
 
 
 def _outputs(cell, errors: bool = True) -> str:
@@ -193,11 +206,12 @@ def _summary_table(results: list[CellResult]) -> str:
     rows = []
     for r in results:
         points = "&ndash;" if r.score is None else f"{r.score:g} / {r.max_score:g}"
-        css = "ok" if r.passed else "bad"
+        css, mark = ("ok", "&#10003; ") if r.passed else ("bad", "&#10007; ")
         rows.append(f"<tr><td><a href='#{_esc(r.cell_id)}'>{_esc(r.cell_id)}</a></td><td>{points}</td>"
-                    f"<td class='{css}'>{_esc(r.why)}</td></tr>")
-    return ("<table class='summary'><colgroup><col class='cell'><col class='points'><col></colgroup><thead><tr><th>cell</th><th>points</th><th>passed, or why not"
-            "</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+                    f"<td class='{css}'>{mark}{_lines(r.why.splitlines())}</td></tr>")
+    return ("<table class='summary'><colgroup><col class='cell'><col class='points'><col></colgroup>"
+            "<thead><tr><th scope='col'>test</th><th scope='col'>points</th><th scope='col'>passed, or "
+            "why not</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def render_notebook(course: Course, gb, assignment: str, student: str, notebook: str) -> str:
@@ -235,7 +249,7 @@ def render_notebook(course: Course, gb, assignment: str, student: str, notebook:
                  f"<p class='badge'>Test {_esc(cell_id)}: {verdict} ({score})</p>",
                  f"<pre>{_esc(released.get(cell_id, ''))}</pre>"]
         if not result.passed:
-            block.append(f"<p class='bad'>{_esc(result.why)}</p>")
+            block.append(f"<p class='bad'>&#10007; failed:<br>{_lines(result.details)}</p>")
         if cell_id in hidden:
             block.append("<p>This test also runs hidden checks; their code and output are not shown.</p>")
         elif not result.passed and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):

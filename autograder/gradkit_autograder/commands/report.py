@@ -1,16 +1,22 @@
 """``gradkit report``: what tripped the class on one assignment.
 
 Writes ``course/reports/<assignment>/``: ``report.md`` (per-question score
-table, the tests that failed at least one student, each student's late days used
-and left, incident lines of the last grading run, the similarity section),
-``scores.png`` (distribution of total scores) and ``cells.csv``; and the
-similarity report beside them (``commands.similarity``).
+table with the three most common reasons each test failed, with counts: what
+the lecture should revisit; the tests that failed at least one student, each
+student's late days used and left, incident lines of the last grading run, the
+similarity section), ``scores.png`` (distribution of total scores), ``cells.csv``
+and ``reasons.csv`` (one row per student and failed test, the reason the student
+reads: for TAs answering questions); and the similarity report beside them
+(``commands.similarity``). The reasons are the ones the grader wrote into each
+autograded notebook (``judging.reasons``).
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import json
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gradkit_autograder.state import grading_ledger
@@ -28,6 +34,20 @@ class CellStats:
     full: int
     failed: int
     students: int
+    reasons: Counter = field(default_factory=Counter)    # reason label -> students
+
+
+@dataclass
+class FailedTest:
+    """One student's failed test, with the reason they read."""
+
+    student: str
+    notebook: str
+    cell: str
+    score: float
+    max_score: float
+    reason: str
+    label: str
 
 
 @dataclass
@@ -38,6 +58,7 @@ class Report:
     markdown_path: Path
     plot_path: Path
     csv_path: Path
+    reasons_path: Path
 
 
 def cell_stats(gb, assignment: str) -> tuple[list[CellStats], dict[str, float], float]:
@@ -56,6 +77,34 @@ def cell_stats(gb, assignment: str) -> tuple[list[CellStats], dict[str, float], 
                                    sum(x >= cell.max_score for x in scores),
                                    sum(x < cell.max_score for x in scores), len(scores)))
     return stats, totals, a.max_score
+
+
+def failed_tests(course: Course, gb, assignment: str, students: list[str],
+                 stats: list[CellStats]) -> list[FailedTest]:
+    """Every test a student lost points on, with the reason they read; counts labels into ``stats``."""
+    by_cell = {(s.notebook, s.cell): s for s in stats}
+    failed = []
+    for student in students:
+        for path in sorted(course.autograded_dir(student, assignment).glob("*.ipynb")):
+            nb = json.loads(path.read_text())
+            for cell in nb.get("cells", []):
+                meta = cell.get("metadata", {})
+                words = meta.get("gradkit", {})
+                cell_id = meta.get("nbgrader", {}).get("grade_id")
+                if not (cell_id and isinstance(words.get("reason"), str)) or (path.stem, cell_id) not in by_cell:
+                    continue
+                score = gb.find_grade(cell_id, path.stem, assignment, student).score or 0.0
+                stat = by_cell[(path.stem, cell_id)]
+                if score >= stat.max_score:     # a grader gave the points by hand since
+                    continue
+                label = str(words.get("reason_label") or words["reason"].splitlines()[0])
+                stat.reasons[label] += 1
+                failed.append(FailedTest(student, path.stem, cell_id, score, stat.max_score, words["reason"], label))
+    return failed
+
+
+def _top_reasons(s: CellStats) -> str:
+    return "; ".join(f"{label} ({n})" for label, n in s.reasons.most_common(3)) or "-"
 
 
 def plot_distribution(totals: dict[str, float], max_score: float, dest: Path, title: str) -> Path:
@@ -105,14 +154,17 @@ def write_report(course: Course, assignment: str, archives: list[Path] | None = 
         late_lines = late_day_lines(gb, assignment, sorted(totals), applied)
         grading_ledger.ensure_tables(gb.engine)
         runs = grading_ledger.rows(gb.engine, assignment)
+        failures = failed_tests(course, gb, assignment, sorted(totals), stats)
     out = course.output_dir("reports") / assignment
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {assignment}: {len(totals)} students, mean {sum(totals.values()) / len(totals):.2f}"
              f" / {max_score:g}", "", "## Per question", "",
-             "| notebook | test | points | mean | full marks | failed |", "|---|---|---|---|---|---|"]
+             "| notebook | test | points | mean | full marks | failed | most common reasons (students) |",
+             "|---|---|---|---|---|---|---|"]
     for s in stats:
+        top = _top_reasons(s).replace("|", "\\|")
         lines.append(f"| {s.notebook} | {s.cell} | {s.max_score:g} | {s.mean:.2f} | "
-                     f"{s.full}/{s.students} | {s.failed}/{s.students} |")
+                     f"{s.full}/{s.students} | {s.failed}/{s.students} | {top} |")
     lines += ["", "## Tests that failed the most students", ""]
     failing = sorted((s for s in stats if s.failed), key=lambda s: (-s.failed, s.notebook, s.cell))
     lines += [f"- {s.notebook}:{s.cell}: failed by {s.failed} of {s.students}" for s in failing] or [
@@ -130,7 +182,14 @@ def write_report(course: Course, assignment: str, archives: list[Path] | None = 
     csv_path = out / "cells.csv"
     with open(csv_path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["notebook", "cell", "max_score", "mean", "full", "failed", "students"])
+        writer.writerow(["notebook", "cell", "max_score", "mean", "full", "failed", "students", "top_reasons"])
         for s in stats:
-            writer.writerow([s.notebook, s.cell, s.max_score, f"{s.mean:.4f}", s.full, s.failed, s.students])
-    return Report("\n".join(lines), totals, stats, md, png, csv_path)
+            writer.writerow([s.notebook, s.cell, s.max_score, f"{s.mean:.4f}", s.full, s.failed, s.students,
+                             _top_reasons(s)])
+    reasons_path = out / "reasons.csv"
+    with open(reasons_path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["student", "notebook", "cell", "score", "max_score", "reason", "label"])
+        for f in sorted(failures, key=lambda f: (f.student, f.notebook, f.cell)):
+            writer.writerow([f.student, f.notebook, f.cell, f"{f.score:g}", f"{f.max_score:g}", f.reason, f.label])
+    return Report("\n".join(lines), totals, stats, md, png, csv_path, reasons_path)

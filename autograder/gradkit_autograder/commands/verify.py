@@ -9,7 +9,13 @@ them all with ``gradkit grade``, and require
 - do-nothing (each stub returns None instead of raising): zero on every autograded
   cell too, since a check that cannot tell the reference from work not done
   checks nothing;
-- each mutant: strictly between zero and full marks.
+- each mutant: strictly between zero and full marks;
+- every feedback page teaches (``commands.feedback_audit``): no report key shown, the
+  blank's cells "not written yet" (or the exception), each mutant's failing cells a
+  reason of at most three lines with the author's hint and the words
+  ``mutants/feedback.yaml`` lists for it.
+
+Under each submission it prints the summary a student would read for each cell it fails.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from gradkit_autograder.grading.class_builder import build_class
 from gradkit_autograder.commands.collect import collect
+from gradkit_autograder.commands.feedback import write_feedback
+from gradkit_autograder.commands.feedback_audit import audit_feedback
 from gradkit_autograder.state.course import Course
 from gradkit_autograder.commands.grade import grade
 from gradkit_autograder.commands.release import release
@@ -38,6 +46,7 @@ class Verdict:
     max_score: float
     ok: bool
     why: str
+    reasons: dict[str, str] = field(default_factory=dict)    # failing cell -> summary
 
 
 def verdict_for(gb, assignment: str, student: str, kind: str) -> Verdict:
@@ -68,9 +77,17 @@ def verify_in(scratch: Course, assignments: list[str], workers: int | None,
         for o in summary.outcomes:
             if o.status == "failed":
                 out.write(f"  grading failed for {assignment}/{o.student}: {o.error}\n")
+        write_feedback(scratch, assignment)
+        audits = audit_feedback(scratch, assignment, kinds[assignment])
         with scratch.gradebook() as gb:
             for student, kind in sorted(kinds[assignment].items()):
-                verdicts.append(verdict_for(gb, assignment, student, kind))
+                verdict = verdict_for(gb, assignment, student, kind)
+                audit = audits[student]
+                verdict.reasons = audit.summaries
+                if audit.problems:
+                    verdict.ok = False
+                    verdict.why = "; ".join(filter(None, [verdict.why, "feedback: " + "; ".join(audit.problems)]))
+                verdicts.append(verdict)
     return verdicts
 
 
@@ -91,6 +108,9 @@ def verify(course: Course, assignments: list[str] | None = None, workers: int | 
         mark = "ok  " if v.ok else "FAIL"
         out.write(f"{mark} {v.assignment:<20} {v.kind:<28} {v.score:g}/{v.max_score:g}"
                   f"{'  ' + v.why if v.why else ''}\n")
+        for cell, summary in sorted(v.reasons.items()):
+            lines = summary.splitlines()
+            out.write(f"       {cell}: {lines[0]}\n" + "".join(f"         {ln}\n" for ln in lines[1:]))
     bad = [v for v in verdicts if not v.ok]
     out.write(f"verify: {len(verdicts) - len(bad)}/{len(verdicts)} checks passed\n")
     return not bad

@@ -17,6 +17,7 @@ from gradkit_autograder.grading.run_summary import GradeError, GradeSummary, Stu
 from gradkit_autograder.judging.decision import judge
 from gradkit_autograder.judging.trusted_checks import check_cell
 from gradkit_autograder.state import grading_ledger
+from gradkit_autograder.state.conventions import hidden_test_delimiters
 from gradkit_autograder.state.contract import GradingResult, NotebookResult
 from gradkit_autograder.state.gradebook import save_autograded_files, save_grades
 from gradkit_autograder.state.settings import AssignmentSettings
@@ -65,7 +66,7 @@ def store_result(course, gb, result: GradingResult, reference: dict, settings: A
                               incidents, result.isolation, result.duration_s)
         return StudentOutcome(result.student, "failed", incidents=incidents, error=reason,
                               node_id=result.node_id)
-    judge(result, reference, settings)
+    judge(result, reference, settings, hidden_test_delimiters(course.config))
     save_grades(gb, result)
     save_autograded_files(course, result)
     incidents = result.all_incidents()

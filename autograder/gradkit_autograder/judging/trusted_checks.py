@@ -15,6 +15,7 @@ and every other key a rule names is read from the reference run.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,8 @@ def apply_rule(rule: dict[str, Any], got: dict[str, Any], reference_cell: dict[s
             bad |= values > high
         if bad.any():
             span = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+            if values.size == 1:
+                return f"the value lies outside {span}"
             return f"{int(bad.sum())} of {values.size} values lie outside {span}"
         return None
     if name == "accuracy":
@@ -165,88 +168,130 @@ def apply_rule(rule: dict[str, Any], got: dict[str, Any], reference_cell: dict[s
                     f"{_percent(rule['at_least'])} needed (samples should be new, not copies)")
         return None
     if name == "near":
+        # the other result is named by its check's words, never by its key (a student reads this)
+        words = (reference_cell.get(rule.get("other") or "") or [{}])[0].get("check") or {}
+        other_name = f"your {words['inputs']}" if words.get("inputs") else "another result of this test"
         other = got_cell.get(rule.get("other") or "")
         if not other:
-            return f"needs the result '{rule.get('other')}' of the same test, which was not reported"
+            return f"needs {other_name}, which was not reported"
         target = _array(other[0])
         if target.shape != values.shape:
-            return f"has shape {values.shape}, but '{rule['other']}' has shape {target.shape}"
+            return f"has shape {values.shape}, but {other_name} has shape {target.shape}"
         close = np.isclose(values, target, rtol=rule.get("rtol", 0.0), atol=rule["atol"])
         if not close.all():
             with np.errstate(invalid="ignore"):
                 error = np.nanmax(np.abs(values - target)) if values.size else 0.0
-            return f"differs from '{rule['other']}' by up to {error:.2g} (allowed {rule['atol']:g})"
+            return f"differs from {other_name} by up to {error:.2g} (allowed {rule['atol']:g})"
         return None
     raise KeyError(f"unknown rule {name!r}")
 
 
-def compare(reference: dict[str, Any], got: dict[str, Any], rtol: float, atol: float) -> str | None:
-    """None if ``got`` matches ``reference``; otherwise why not, without quoting any expected value."""
+@dataclass
+class Finding:
+    """One report of a grade cell that did not pass, in words that never quote an expected value.
+
+    ``kind``: missing, repeated, unexpected, unconvertible, shape, differs or rule;
+    ``detail`` completes a sentence whose subject is the report ("has shape (3,), but ...").
+    For ``differs``, ``bad`` of ``total`` values differ and ``error`` is the largest gap.
+    """
+
+    key: str
+    kind: str
+    detail: str
+    bad: int = 1
+    total: int = 1
+    error: float | None = None
+
+
+def _difference(key: str, reference: dict[str, Any], got: dict[str, Any], rtol: float,
+                atol: float) -> Finding | None:
+    """None if ``got`` matches ``reference``; otherwise the finding."""
     if "error" in got:
-        return f"could not be converted to numbers ({got['error']})"
+        return Finding(key, "unconvertible", f"could not be converted to numbers ({got['error']})")
     if got.get("shape") != reference.get("shape"):
-        return (f"has shape {tuple(got.get('shape') or ())}, "
-                f"but the test expected shape {tuple(reference['shape'])}")
+        return Finding(key, "shape", f"has shape {tuple(got.get('shape') or ())}, "
+                                     f"but the test expected shape {tuple(reference['shape'])}")
     try:
         want = np.array([_decode(x) for x in reference["values"]], dtype=float)
         have = np.array([_decode(x) for x in got.get("values", [])], dtype=float)
     except (TypeError, ValueError):
-        return "is a malformed report"
+        return Finding(key, "unconvertible", "is a malformed report")
     if want.shape != have.shape:
-        return "is a malformed report"
+        return Finding(key, "unconvertible", "is a malformed report")
     rtol = float(reference.get("rtol", rtol))
     atol = float(reference.get("atol", atol))
     close = np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
-    if not close.all():
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            error = np.abs(have - want)[~close]
-            scale = np.abs(want[~close])
-            relative = error[scale > 0] / scale[scale > 0]
-        size = (f"largest error {np.nanmax(error):.2g}"
-                + (f", relative {np.nanmax(relative):.2g}" if np.isfinite(relative).any() else "")
-                if np.isfinite(error).any() else "non-finite values where numbers were expected")
-        return f"{int((~close).sum())} of {want.size} values differ from the expected result ({size})"
-    return None
+    if close.all():
+        return None
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        error = np.abs(have - want)[~close]
+        scale = np.abs(want[~close])
+        relative = error[scale > 0] / scale[scale > 0]
+    finite = np.isfinite(error).any()
+    size = (f"largest error {np.nanmax(error):.2g}"
+            + (f", relative {np.nanmax(relative):.2g}" if np.isfinite(relative).any() else "")
+            if finite else "non-finite values where numbers were expected")
+    return Finding(key, "differs", f"{int((~close).sum())} of {want.size} values differ from the "
+                                   f"expected result ({size})", int((~close).sum()), int(want.size),
+                   float(np.nanmax(error)) if finite else math.inf)
 
 
-def check_cell(reference: dict[str, list[dict]], got: dict[str, list[dict]],
-               rtol: float, atol: float) -> tuple[list[str], list[str]]:
-    """(problems, forgeries) of one grade cell's reports; both empty means the check passed.
+def compare(reference: dict[str, Any], got: dict[str, Any], rtol: float, atol: float) -> str | None:
+    """None if ``got`` matches ``reference``; otherwise why not, without quoting any expected value."""
+    found = _difference(str(reference.get("key", "")), reference, got, rtol, atol)
+    return found.detail if found else None
+
+
+def cell_findings(reference: dict[str, list[dict]], got: dict[str, list[dict]],
+                  rtol: float, atol: float) -> tuple[list[Finding], list[str]]:
+    """(findings, forgeries) of one grade cell's reports; both empty means the check passed.
 
     Reports are bound to their cell: each key the reference reported in this
     cell must come exactly as often as the reference sent it (once, normally),
-    and no other key may come. A report that is missing is a problem; one that
+    and no other key may come. A report that is missing is a finding; one that
     comes twice or under a key the reference never used is also a forgery
     (student code emitting reports), named for the incident list.
     """
-    problems, forgeries = [], []
-    for key, ref_payloads in sorted(reference.items()):
+    findings, forgeries = [], []
+    for key, ref_payloads in reference.items():     # in the order the reference reported them
         mine = got.get(key, [])
         if not mine:
-            problems.append(f"result '{key}' was not reported (the cell stopped or raised before it)")
+            findings.append(Finding(key, "missing", "was not reported (the cell stopped or raised before it)"))
             continue
         if len(mine) != len(ref_payloads):
-            problems.append(f"result '{key}' was reported {len(mine)} times, not {len(ref_payloads)}")
+            findings.append(Finding(key, "repeated", f"was reported {len(mine)} times, not {len(ref_payloads)}"))
             forgeries.append(f"'{key}' reported {len(mine)} times")
             continue
         for ref, payload in zip(ref_payloads, mine):
             if "error" in payload:
-                why = f"could not be converted to numbers ({payload['error']})"
+                found = Finding(key, "unconvertible", f"could not be converted to numbers ({payload['error']})")
             elif isinstance(ref.get("rule"), dict):
                 if payload.get("shape") != ref.get("shape"):
-                    why = (f"has shape {tuple(payload.get('shape') or ())}, "
-                           f"but the test expected shape {tuple(ref['shape'])}")
+                    found = Finding(key, "shape", f"has shape {tuple(payload.get('shape') or ())}, "
+                                                  f"but the test expected shape {tuple(ref['shape'])}")
                 else:
                     try:
                         why = apply_rule(ref["rule"], payload, reference, got)
                     except (KeyError, TypeError, ValueError) as err:
                         why = f"could not be checked ({err})"
+                    found = Finding(key, "rule", why) if why else None
             else:
-                why = compare(ref, payload, rtol, atol)
-            if why:
-                problems.append(f"result '{key}' {why}")
+                found = _difference(key, ref, payload, rtol, atol)
+            if found:
+                findings.append(found)
                 break
     for key in sorted(set(got) - set(reference)):
-        problems.append(f"a result named '{key}' that this test does not report was sent")
+        findings.append(Finding(key, "unexpected", "was sent, but this test does not report it"))
         forgeries.append(f"unexpected report '{key}'")
-    return problems, forgeries
+    return findings, forgeries
+
+
+def check_cell(reference: dict[str, list[dict]], got: dict[str, list[dict]],
+               rtol: float, atol: float) -> tuple[list[str], list[str]]:
+    """(problems, forgeries) of one grade cell, in the author's terms (report keys named).
+
+    For the instructor (a reference that fails its own rules, the incident list);
+    what a student reads is built from ``cell_findings`` by ``judging.reasons``.
+    """
+    findings, forgeries = cell_findings(reference, got, rtol, atol)
+    return [f"result '{f.key}' {f.detail}" for f in findings], forgeries

@@ -37,6 +37,21 @@ key's values from the *reference* run (``labels``, ``centers``, ``points``,
 ``baseline``, ``where``), so the student's kernel cannot choose them; only
 ``Rule.near`` compares two of the student's own results.
 
+What the feedback page says when a check fails is written by the test's author,
+never derived from a key: each report names its :class:`Check` (the function under
+test, what its inputs are, and a hint that points at the concept without giving
+the code), and may carry one ``example`` input in words::
+
+    _quotient = Check("Dual.__truediv__", "random quotients u/v of dual numbers",
+                      hint="the quotient rule: (u/v)' = (u'v - uv') / v^2; mind the sign")
+    report(f"dual_quotient_{k}", [q.value, q.tangent], check=_quotient,
+           example=f"u = Dual({a:.2f}, 1), v = Dual({b:.2f}, 0)")
+
+The grader reads the words, like tolerances and rules, only from the reference run,
+and shows them grouped per check: "Dual.__truediv__: 7 of 10 random quotients u/v of
+dual numbers differ; largest error 0.31", then the hint (``judging.reasons``). Report
+keys never reach a student.
+
 Hidden tests draw their inputs from ``grading_rng(label)``: a generator seeded
 from the seed the grader draws for each grading run (``GRADKIT_GRADING_SEED`` in
 the kernel's environment; 0 when a notebook runs outside grading) and the label.
@@ -133,12 +148,49 @@ class Rule:
         return {"name": "near", "other": str(other), "atol": float(atol), "rtol": float(rtol)}
 
 
+class Check:
+    """The words the feedback shows for one hidden check: what is tested, on what, and a hint.
+
+    ``function``: the name the student wrote (``"derivative"``, ``"Dual.__truediv__"``,
+    ``"Value.backward"``); ``inputs``: what one reported item is, as a plural noun
+    phrase (a check of several reports counts reports, a check of one report counts
+    its values: "random cubic+sine functions"); ``hint``: shown when the check fails,
+    the concept to revisit in the student's terms, never the code or an expected value.
+    """
+
+    MAX_CHARS = 300
+
+    def __init__(self, function: str, inputs: str, hint: str | None = None):
+        for name, text in (("function", function), ("inputs", inputs)):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"Check {name} must be a non-empty string, got {text!r}")
+        if hint is not None and (not isinstance(hint, str) or not hint.strip()):
+            raise ValueError(f"Check hint must be a non-empty string or None, got {hint!r}")
+        self.function, self.inputs = function.strip(), inputs.strip()
+        self.hint = hint.strip() if hint else None
+
+    def as_dict(self) -> dict:
+        out = {"function": self.function[:self.MAX_CHARS], "inputs": self.inputs[:self.MAX_CHARS]}
+        if self.hint:
+            out["hint"] = self.hint[:self.MAX_CHARS]
+        return out
+
+    def __repr__(self) -> str:
+        return f"Check({self.function!r}, {self.inputs!r}, hint={self.hint!r})"
+
+
 def encode_value(key: str, value, rtol: float | None = None, atol: float | None = None,
-                 rule: dict | None = None) -> dict:
+                 rule: dict | None = None, check: Check | None = None, example: str | None = None) -> dict:
     """The payload for ``value``: key, shape and flat float values (or the conversion error)."""
     import numpy as np
 
     payload: dict = {"key": str(key)}
+    if check is not None:
+        if not isinstance(check, Check):
+            raise TypeError(f"report(check=...) takes a Check, got {type(check).__name__}")
+        payload["check"] = check.as_dict()
+    if example is not None:
+        payload["example"] = str(example)[:Check.MAX_CHARS]
     try:
         arr = np.array(value, dtype=float, copy=True)
     except Exception as err:  # any class the student made up: record why it is not a number
@@ -156,14 +208,15 @@ def encode_value(key: str, value, rtol: float | None = None, atol: float | None 
 
 
 def report(key: str, value, *, rtol: float | None = None, atol: float | None = None,
-           rule: dict | None = None) -> None:
+           rule: dict | None = None, check: Check | None = None, example: str | None = None) -> None:
     """Send ``value`` (converted to floats) out of the kernel for the grader to check.
 
     Without ``rule`` the grader compares it with the reference's report of ``key``;
     with one (``Rule.accuracy(...)`` and the like) it applies that rule instead.
+    ``check`` and ``example`` are the words a student reads when it fails.
     """
     from IPython.display import display
 
-    payload = encode_value(key, value, rtol, atol, rule)
+    payload = encode_value(key, value, rtol, atol, rule, check, example)
     display({CHECK_MIME: payload, "text/plain": f"[result '{payload['key']}' recorded for grading]"},
             raw=True)

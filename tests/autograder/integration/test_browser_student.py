@@ -156,18 +156,30 @@ def test_student_answers_validates_and_reads_feedback(tmp_path):
     saved = nbformat.read(str(work / "warmup.ipynb"), as_version=4)
     assert any("np.log1p(np.exp(-np.abs(x)))" in c.source for c in saved.cells)
 
-    subs = tmp_path / "subs" / "ada" / A
-    subs.mkdir(parents=True)
-    shutil.copy(work / "warmup.ipynb", subs / "warmup.ipynb")
-    assert [s for s, _, _ in collect(course, tmp_path / "subs").imported] == ["ada"]
+    subs = tmp_path / "subs"
+    for student, notebook in (("ada", work / "warmup.ipynb"),
+                              ("bob", course.source_dir(A) / "mutants" / "pairwise_sign" / "warmup.ipynb")):
+        (subs / student / A).mkdir(parents=True)
+        shutil.copy(notebook, subs / student / A / "warmup.ipynb")
+    assert sorted(s for s, _, _ in collect(course, subs).imported) == ["ada", "bob"]
     summary = grade(course, A, workers=1, progress=False)
-    assert summary.count("graded") == 1, summary
-    [page] = write_feedback(course, A)
+    assert summary.count("graded") == 2, summary
+    pages = {p.parent.parent.name: p for p in write_feedback(course, A)}
 
-    shown = _drive({"phase": "feedback", "url": page.as_uri()}, shots)
+    shown = _drive({"phase": "feedback", "url": pages["ada"].as_uri()}, shots)
     assert "test_softplus_visible" in shown["summary"] and "passed" in shown["summary"]
     assert "test_standardize_visible" in shown["summary"]
-    assert shown["phoneWidth"] <= 390, "the feedback page scrolls sideways on a phone"
-    everything = html.unescape(shown["html"]) + shown["text"]
-    leaked = [line for line in _hidden_lines(course) if line in everything]
-    assert not leaked, leaked
+    assert "standardize: not written yet" in shown["summary"]
+    # bob handed in a wrong answer (the cross term's sign): its page read on a 375 px phone
+    wrong = _drive({"phase": "feedback", "url": pages["bob"].as_uri()}, shots)
+    for seen in (shown, wrong):
+        assert seen["phoneWidth"] <= 375, "the feedback page scrolls sideways on a phone"
+        assert seen["reasons"], "no failing row in the summary"
+        for row in seen["reasons"]:
+            assert row["text"].strip().startswith("\u2717 failed:"), row
+            assert row["left"] >= 0 and row["right"] <= 375 and row["height"] > 0, row
+        everything = html.unescape(seen["html"]) + seen["text"]
+        leaked = [line for line in _hidden_lines(course) if line in everything]
+        assert not leaked, leaked
+    assert "pairwise_sq_dists" in wrong["summary"] and "Hint: " in wrong["summary"]
+    assert "cross term" in wrong["summary"]

@@ -121,10 +121,11 @@ def test_gradkit_page_says_why_and_hides_hidden_tests(course):
     plain = html.unescape(text)
     summary = plain[plain.index("<table class='summary'>"):plain.index("</table>")]
     rows = dict(re.findall(r"<td><a href='#([^']+)'>[^<]*</a></td><td>[^<]*</td><td class='\w+'>([^<]*)</td>", summary))
-    assert rows["test_softplus_visible"] == f"AssertionError: {VISIBLE_MESSAGE}"
-    assert rows["test_softplus_hidden"] == REASON
-    assert rows["test_standardize_hidden"] == HIDDEN_FAILED
-    assert rows["test_pairwise_visible"] == "passed"
+    # a failing row says "failed" in words (not by colour alone), a passing one "passed"
+    assert rows["test_softplus_visible"] == f"\u2717 failed: AssertionError: {VISIBLE_MESSAGE}"
+    assert rows["test_softplus_hidden"] == f"\u2717 failed: {REASON}"
+    assert rows["test_standardize_hidden"] == f"\u2717 failed: {HIDDEN_FAILED}"
+    assert rows["test_pairwise_visible"] == "\u2713 passed"
     assert "<details><summary>set-up cell imports</summary>" in text        # set-up folded
     assert "data:image/png;base64," in text                                   # the student's plot kept
     assert "width=device-width" in text and "mathjax" in text.lower()

@@ -77,11 +77,17 @@ async function feedback(page) {
   await page.goto(args.url);
   await page.waitForSelector("table.summary");
   await page.screenshot({ path: path.join(args.shots, "feedback.png"), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });   // a phone
-  await page.screenshot({ path: path.join(args.shots, "feedback-phone.png") });
+  await page.setViewportSize({ width: 375, height: 812 });   // a small phone
+  await page.screenshot({ path: path.join(args.shots, `feedback-phone-${path.basename(args.url, ".html")}.png`) });
   const phoneWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  // each summary reason: drawn inside the screen's width, and not empty
+  const reasons = await page.$$eval("table.summary td.bad", (cells) => cells.map((td) => {
+    const box = td.getBoundingClientRect();
+    return { text: td.innerText, left: box.left, right: box.right, height: box.height };
+  }));
   return {
     phoneWidth,
+    reasons,
     summary: await page.locator("table.summary").innerText(),
     text: await page.locator("body").innerText(),
     html: await page.content(),
