@@ -61,7 +61,7 @@ img{max-width:100%;height:auto}img.math{vertical-align:middle;max-height:3em}
 table.summary{border-collapse:collapse;width:100%;table-layout:fixed}
 .summary th,.summary td{border:1px solid #ccc;padding:.3rem .4rem;text-align:left;vertical-align:top;
 overflow-wrap:anywhere}
-.summary col.cell{width:30%}.summary col.points{width:17%}
+.summary col.cell{width:30%}.summary col.points{width:4.6em}
 .test{border-left:4px solid #999;padding-left:.8rem;margin:1rem 0}
 .pass{border-color:#2a7}.fail{border-color:#c33}
 .ok{color:#186}.bad{color:#b22}
