@@ -25,7 +25,7 @@ import nbformat
 import yaml
 
 from gradkit_autograder.grading.class_builder import MUTANTS_DIR
-from gradkit_autograder.judging.reasons import NOT_WRITTEN, SUMMARY_LINES
+from gradkit_autograder.judging.reasons import NOT_WRITTEN, SUMMARY_LINES, hidden_lines
 from gradkit_autograder.kernel.channel import CHECK_MIME
 from gradkit_autograder.state.conventions import hidden_test_delimiters
 from gradkit_autograder.state.course import Course
@@ -76,16 +76,15 @@ def hidden_test_lines(course: Course, assignment: str) -> dict[str, set[str]]:
     A line that also stands outside the hidden regions of the source (in a solution,
     a visible test, the text) is one a page may show.
     """
-    begin, end = hidden_test_delimiters(course.config)
+    markers = hidden_test_delimiters(course.config)
     out = {}
     for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
-        hidden, shown, inside = set(), set(), False
+        hidden, shown = set(), set()
         for cell in nbformat.read(str(path), as_version=4).cells:
-            for line in cell.source.splitlines():
-                inside = inside or begin in line
-                (hidden if inside else shown).add(line.strip())
-                inside = inside and end not in line
-        out[path.stem] = {ln for ln in hidden - shown if len(ln) >= 12 and begin not in ln and end not in ln}
+            numbers = hidden_lines(cell.source, markers)
+            for number, line in enumerate(cell.source.splitlines(), 1):
+                (hidden if number in numbers else shown).add(line.strip())
+        out[path.stem] = {ln for ln in hidden - shown if len(ln) >= 12 and not any(m in ln for m in markers)}
     return out
 
 
@@ -109,6 +108,8 @@ def audit_submission(course: Course, assignment: str, student: str, kind: str,
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             reason = cell.metadata.get("gradkit", {}).get("reason")
+            if kind == "blank" and meta.get("grade") and meta.get("points", 0) > 0 and not reason:
+                audit.problems.append(f"{meta.get('grade_id')}: the blank has no reason")
             if not meta.get("grade") or not reason:
                 continue
             cell_id = meta["grade_id"]
@@ -125,14 +126,6 @@ def audit_submission(course: Course, assignment: str, student: str, kind: str,
                                       f"an exception")
             if kind.startswith("mutant:") and not any(ln.startswith("Hint:") for ln in lines):
                 audit.problems.append(f"{cell_id}: no hint for this wrong answer")
-    if kind == "blank":
-        for path in sorted(course.autograded_dir(student, assignment).glob("*.ipynb")):
-            nb = nbformat.read(str(path), as_version=4)
-            silent = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-                      if c.metadata.get("nbgrader", {}).get("grade")
-                      and c.metadata["nbgrader"].get("points", 0) > 0
-                      and c.metadata["nbgrader"].get("grade_id") not in audit.summaries]
-            audit.problems += [f"{cell}: the blank has no reason" for cell in silent]
     if kind.startswith("mutant:"):
         name = kind.split(":", 1)[1]
         wanted = expected.get(name, {}).get("mentions") or []

@@ -24,7 +24,7 @@ import nbformat
 from gradkit_autograder.judging.own_code import own_code_problems
 from gradkit_autograder.judging.reasons import (Raised, Reason, build_reason, cell_hints, hidden_text,
                                                 raised_in)
-from gradkit_autograder.judging.source_facts import solutions_tested_by
+from gradkit_autograder.judging.source_facts import Notebook, solutions_tested_by
 from gradkit_autograder.judging.tampering import tampering_problems
 from gradkit_autograder.judging.trusted_checks import cell_findings
 from gradkit_autograder.state.contract import GradingResult, NotebookResult
@@ -63,20 +63,19 @@ def _stopped_reasons(nb: NotebookResult, cells: list[dict], settings: Assignment
     return reasons
 
 
-def _first_cause(cell: dict, cells: list[dict], tested_by: dict[str, list[str]], by_count: dict,
-                 markers: tuple[str, str]) -> Raised | None:
+def _first_cause(cell: dict, solutions: list[dict], by_count: dict, markers: tuple[str, str],
+                 secret: str) -> Raised | None:
     """The exception to tell the student about: the test's own when it came from their code,
-    else the one a solution cell it tests ended with (the stub's ``NotImplementedError``,
-    a ``NameError`` in their cell), else the test's (its visible message)."""
-    secret = hidden_text(cells, markers)
+    else the one a solution cell it tests (``solutions``) ended with (the stub's
+    ``NotImplementedError``, a ``NameError`` in their cell), else the test's (its visible message)."""
     raised = raised_in(cell, by_count, markers, secret)
     if raised is not None and raised.where in ("solution", "hidden"):
         return raised
-    by_id = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c for c in cells}
-    for solution in tested_by.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"), []):
-        own = raised_in(by_id[solution], by_count, markers, secret) if solution in by_id else None
+    for solution in solutions:
+        own = raised_in(solution, by_count, markers, secret)
         if own is not None:   # without frames (a helper's short message) it is still this cell's
-            return own if own.where == "solution" else Raised(own.ename, own.message, "solution", solution)
+            return own if own.where == "solution" else Raised(
+                own.ename, own.message, "solution", solution["metadata"]["nbgrader"]["grade_id"])
     return raised
 
 
@@ -105,8 +104,9 @@ def judge_notebook(nb: NotebookResult, reference: dict, settings: AssignmentSett
         if found:
             zeroed.add(cell_id)
             findings[cell_id] = found
-    own_code = own_code_problems(cells, settings.withheld, settings.own_code)
-    tampered = {k: v for k, v in tampering_problems(cells).items() if k not in own_code}
+    book = Notebook(cells)     # the cells' source read once, for both checks
+    own_code = own_code_problems(cells, settings.withheld, settings.own_code, book)
+    tampered = {k: v for k, v in tampering_problems(cells, book).items() if k not in own_code}
     for kind, found in (("not_own_code", own_code), ("tests_tampered_with", tampered)):
         for cell_id, why in found.items():
             if cell_id in nb.grades:
@@ -115,19 +115,21 @@ def judge_notebook(nb: NotebookResult, reference: dict, settings: AssignmentSett
     judged = {**tampered, **own_code}
     stopped = _stopped_reasons(nb, cells, settings)
     by_count = {c.get("execution_count"): c for c in cells if c.get("execution_count")}
+    by_id = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id"): c for c in cells}
     tested_by = solutions_tested_by(cells)
-    hints = {cell_id: cell_hints(ref) for cell_id, ref in reference.items()}
+    secret = None     # the hidden regions' text, read once a cell needs a reason
     reasons: dict[str, Reason] = {}
     for cell in cells:
         cell_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         grade = nb.grades.get(cell_id)
         if grade is None or (cell_id not in zeroed and (grade["auto_score"] or 0) >= grade["max_score"]):
             continue
-        related = [h for other, solutions in tested_by.items()
-                   if other != cell_id and set(solutions) & set(tested_by.get(cell_id, []))
-                   for h in hints.get(other, [])]
-        reasons[cell_id] = build_reason(cell_id, findings.get(cell_id, []), reference.get(cell_id, {}),
-                                        _first_cause(cell, cells, tested_by, by_count, hidden_markers),
+        secret = hidden_text(cells, hidden_markers) if secret is None else secret
+        mine = tested_by.get(cell_id, [])
+        related = [h for other, solutions in tested_by.items() if other != cell_id and set(solutions) & set(mine)
+                   for h in cell_hints(reference.get(other, {}))]
+        cause = _first_cause(cell, [by_id[s] for s in mine if s in by_id], by_count, hidden_markers, secret)
+        reasons[cell_id] = build_reason(cell_id, findings.get(cell_id, []), reference.get(cell_id, {}), cause,
                                         stopped.get(cell_id), judged.get(cell_id), related)
     forged = {i["cell"] for i in nb.incidents if i["kind"] == "forged_report"}
     for cell_id in zeroed:

@@ -75,12 +75,15 @@ def _allowed(resolved: str, permitted: Sequence[str], forbid: Sequence[str]) -> 
     return matches(resolved, permitted) or any(p.startswith(resolved + ".") for p in permitted)
 
 
-def own_code_problems(cells: list[dict], withheld: Sequence[str], own: OwnCode | None = None
-                      ) -> dict[str, str]:
-    """Grade cell id -> why it scores 0: a solution cell it tests uses what the assignment does not allow."""
+def own_code_problems(cells: list[dict], withheld: Sequence[str], own: OwnCode | None = None,
+                      book: Notebook | None = None) -> dict[str, str]:
+    """Grade cell id -> why it scores 0: a solution cell it tests uses what the assignment does not allow.
+
+    ``book``: the cells already read (``Notebook(cells)``), when the caller has them.
+    """
     own = own or OwnCode()
     withheld = withheld_spellings(tuple(withheld))
-    book = Notebook(cells)
+    book = book or Notebook(cells)
     kinds = dict(zip(book.ids, book.kinds))
     bad: dict[str, list[str]] = {}
     for index, kind in enumerate(book.kinds):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from gradkit_autograder.judging.source_facts import BUILTIN_NAMES, CHANGES_NAMESPACES, Notebook, matches
 
 
-def tampering_problems(cells: list[dict]) -> dict[str, str]:
+def tampering_problems(cells: list[dict], book: Notebook | None = None) -> dict[str, str]:
     """Grade cell id -> why it scores 0: a student cell before it changed what the tests rely on.
 
     - a student cell rebinds, at top level or through ``global``, a name that a locked cell
@@ -20,8 +20,10 @@ def tampering_problems(cells: list[dict]) -> dict[str, str]:
     - a student cell writes into a module (``np.mean = ...``, ``setattr(torch, ...)``) or into an
       object a locked cell defines (``checking.__code__ = ...``), or uses machinery that can
       (``globals()``, ``exec``, ``vars(module)``, ...): every later grade cell.
+
+    ``book``: the cells already read (``Notebook(cells)``), when the caller has them.
     """
-    book = Notebook(cells)
+    book = book or Notebook(cells)
     locked_binds: set[str] = set()
     for facts, kind in zip(book.facts, book.kinds):
         if kind == "locked":
