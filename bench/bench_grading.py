@@ -33,10 +33,14 @@ fails it, plain nbgrader gives it the hidden points).
                                                                # peers grade a sample of 32, scaled
     .venv/bin/python bench/bench_grading.py --students 60 --scaling   # 1 node vs 2 nodes of 1 core
     .venv/bin/python bench/bench_grading.py --students 60 --scaling --no-pin   # "1 CPU": Ray's count only
+    .venv/bin/python bench/bench_grading.py --assignment a5_distributed_ray --students 8 --plain-sample 8
+                        # the eight a5 submissions of `gradkit demo`, each kernel with its own Ray
 
-The default is a real assignment (a1_gradients: seconds of work per notebook, torch
-imported by its hidden tests). The toy a0_warmup runs its cells in a fraction of a
-second, so its total is dominated by fixed costs (Ray's start, kernel start-up) and
+It also prints each submission's task time (wall seconds while ``--workers`` tasks run
+at once): the reference's, the blank's and the spread over the wrong answers.
+
+The default is a real assignment (a1_gradients: seconds of work per notebook). The
+toy a0_warmup runs its cells in a fraction of a second, so its total is dominated by fixed costs (Ray's start, kernel start-up) and
 shows the worst case for a parallel grader.
 """
 
@@ -61,12 +65,16 @@ CHILD_FLAG = "--child-grade"
 # --- the class -------------------------------------------------------------------------
 
 def build_students(course, assignment: str, class_dir: Path, count: int) -> dict[str, str]:
-    """``count`` submissions cycling through reference, blank and the mutants; id -> kind."""
+    """``count`` submissions cycling through reference, blank and the mutants; id -> kind.
+
+    The reference and the blank come first, then the wrong answers in name order: eight
+    submissions are the class ``gradkit demo`` grades (reference, blank, six wrong answers).
+    """
     from gradkit_autograder.grading.class_builder import build_class
 
     models = class_dir.parent / "models"
     kinds = build_class(course, assignment, models)
-    names = sorted(kinds)
+    names = sorted(kinds, key=lambda name: (name != "reference", name != "blank", name))
     students = {}
     for i in range(count):
         model = names[i % len(names)]
@@ -119,6 +127,7 @@ def child_grade(course_dir: str, assignment: str, workers: int, address: str | N
     print(json.dumps({"elapsed_s": summary.elapsed_s, "timings": summary.timings,
                       "ray_start": ray_start, "ray_stop": ray_stop,
                       "task_timings": summary.task_timings, "tasks": summary.tasks,
+                      "task_seconds": summary.task_seconds,
                       "failed": summary.count("failed"), "graded": summary.count("graded"),
                       "isolation": summary.isolation, "time_line": summary.time_line(),
                       "task_nodes": summary.task_nodes,
@@ -229,6 +238,20 @@ def report(assignment: str, n: int, workers: int, ours_wall: float, ours: dict, 
           f"{warm - busy:.1f} s (Ray scheduling, worker processes starting, the last task alone)")
 
 
+def task_walls(seconds: dict[str, float], students: dict[str, str], workers: int) -> None:
+    """Wall seconds of one submission's task while ``workers`` tasks ran at once: the reference's, and the spread."""
+    import statistics
+
+    by_kind: dict[str, list[float]] = {}
+    for student, wall in seconds.items():
+        kind = students.get(student, "the instructor's reference run")
+        by_kind.setdefault("wrong answers" if kind.startswith("mutant") else kind, []).append(wall)
+    print(f"\none submission's task, wall seconds, with {workers} graded at once:")
+    for kind, walls in sorted(by_kind.items()):
+        print(f"  {kind:32} {len(walls):4d} tasks: min {min(walls):6.1f}  median {statistics.median(walls):6.1f}  "
+              f"max {max(walls):6.1f}")
+
+
 def scaling(assignment: str, n: int, tmp: Path, class_dir: Path, pin: bool = True) -> int:
     """The same class graded on a real one-node Ray (1 CPU) and on a two-node Ray (1 CPU each).
 
@@ -289,7 +312,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"grade {QUICK_ASSIGNMENT} instead")
     parser.add_argument("--assignment", help=f"assignment to grade (default {DEFAULT_ASSIGNMENT})")
-    parser.add_argument("--students", type=int, default=16, help="number of submissions (at least 16)")
+    parser.add_argument("--students", type=int, default=16,
+                        help="number of submissions (at least 8: the reference, the blank and six wrong answers, "
+                             "the class `gradkit demo` grades)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--plain-sample", type=int, default=32,
                         help="grade only this many of the class with plain nbgrader and bare nbclient, "
@@ -303,10 +328,10 @@ def main() -> int:
     args = parser.parse_args()
     n = args.students
     assignment = args.assignment or (QUICK_ASSIGNMENT if args.quick else DEFAULT_ASSIGNMENT)
-    if n < 16:
-        parser.error(f"--students must be at least 16, got {n}")
-    if args.plain_sample < 16:
-        parser.error(f"--plain-sample must be at least 16, got {args.plain_sample}")
+    if n < 8:
+        parser.error(f"--students must be at least 8, got {n}")
+    if args.plain_sample < 8:
+        parser.error(f"--plain-sample must be at least 8, got {args.plain_sample}")
 
     from gradkit_autograder.state.course import Course, ensure_tools_on_path
 
@@ -349,6 +374,7 @@ def main() -> int:
             print(f"\nplain nbgrader and bare nbclient graded {k} of the {n} submissions; their times "
                   f"below are scaled by {n}/{k}")
         report(assignment, n, args.workers, ours_wall, ours, plain_wall, bare)
+        task_walls(ours["task_seconds"], students, args.workers)
         print(f"  gradkit grade's own line: {ours['time_line']}")
         kinds = sorted(set(students.values()))
         print(f"honest work ({len(honest)} of the sample) scores the same in both gradebooks; "

@@ -216,6 +216,45 @@ def test_mutants_each_change_one_solution_cell(assignment):
         assert nbgrader_meta(nb.cells[ids_index(nb, mutant.cell)])["solution"]
 
 
+DEMO_OPENING = "if GRADING:"
+
+
+def _names(tree, context) -> set[str]:
+    import ast
+
+    made = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, context)}
+    if context is not ast.Load:
+        made |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        made |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                 for a in n.names}
+    return made
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_demonstrations_feed_no_later_cell(assignment):
+    """A cell skipped while grading (``if GRADING:``) makes nothing a later cell reads.
+
+    Every name such a cell assigns, and no other cell assigns, is read by no later
+    cell that does not bind it itself (hidden tests included): skipping it cannot
+    change a score.
+    """
+    import ast
+
+    cells = [c for c in build_notebooks.load_source(TOOLS / "sources" / f"{assignment}.py") if c.kind != "markdown"]
+    trees = [ast.parse(c.text.replace("# {{include _helpers.py}}", "")) for c in cells]
+    demos = [i for i, c in enumerate(cells) if c.kind == "code" and c.text.lstrip().startswith(DEMO_OPENING)]
+    for i in demos:
+        elsewhere = set().union(*(_names(t, ast.Store) for j, t in enumerate(trees) if j != i and j not in demos))
+        only_here = _names(trees[i], ast.Store) - elsewhere
+        for later, tree in zip(cells[i + 1:], trees[i + 1:]):
+            if later in (cells[j] for j in demos):
+                continue
+            own = _names(tree, ast.Store) | {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+            used = only_here & _names(tree, ast.Load) - own   # a name the later cell binds is its own
+            assert not used, (f"{assignment}: the demonstration at line {cells[i].line} makes {sorted(used)}, "
+                              f"which the cell at line {later.line} reads; it must run while grading")
+
+
 def ids_index(nb, cell_id: str) -> int:
     return [cell.id for cell in nb.cells].index(cell_id)
 

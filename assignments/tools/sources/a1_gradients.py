@@ -1477,49 +1477,48 @@ for _n, _m in [(1, 1), (2, 5), (6, 2)]:
 # because a loss has one output and millions of inputs.
 
 # %% [code]
-import time
+if GRADING:
+    print("Forward against reverse mode, timed: skipped while grading (a demonstration, no points).")
+else:
+    import time
 
+    def loss_like(v):
+        """R^n -> R^1: a sum of squares of sines."""
+        return [sum((vi.sin() * vi.sin() for vi in v), 0.0)]
 
-def loss_like(v):
-    """R^n -> R^1: a sum of squares of sines."""
-    return [sum((vi.sin() * vi.sin() for vi in v), 0.0)]
+    def curve_like(m):
+        """R^1 -> R^m: m powers of the single input."""
+        return lambda v: [v[0] ** (k + 1) for k in range(m)]
 
+    def seconds(fn, repeats=3):
+        """The fastest of a few runs: the least disturbed by whatever else the machine does."""
+        best = math.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        return best
 
-def curve_like(m):
-    """R^1 -> R^m: m powers of the single input."""
-    return lambda v: [v[0] ** (k + 1) for k in range(m)]
+    sizes = [1, 2, 4, 8, 16, 32, 64]
+    timings = {"loss R^n -> R": ([], []), "curve R -> R^m": ([], [])}
+    with checking("jacobian_forward and jacobian_reverse"):
+        for size in sizes:
+            point = list(np.linspace(0.1, 1.0, size))
+            timings["loss R^n -> R"][0].append(seconds(lambda: jacobian_forward(loss_like, point)))
+            timings["loss R^n -> R"][1].append(seconds(lambda: jacobian_reverse(loss_like, point)))
+            timings["curve R -> R^m"][0].append(seconds(lambda: jacobian_forward(curve_like(size), [0.7])))
+            timings["curve R -> R^m"][1].append(seconds(lambda: jacobian_reverse(curve_like(size), [0.7])))
 
-
-def seconds(fn, repeats=3):
-    """The fastest of a few runs: the least disturbed by whatever else the machine does."""
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-sizes = [1, 2, 4, 8, 16, 32, 64]
-timings = {"loss R^n -> R": ([], []), "curve R -> R^m": ([], [])}
-with checking("jacobian_forward and jacobian_reverse"):
-    for size in sizes:
-        point = list(np.linspace(0.1, 1.0, size))
-        timings["loss R^n -> R"][0].append(seconds(lambda: jacobian_forward(loss_like, point)))
-        timings["loss R^n -> R"][1].append(seconds(lambda: jacobian_reverse(loss_like, point)))
-        timings["curve R -> R^m"][0].append(seconds(lambda: jacobian_forward(curve_like(size), [0.7])))
-        timings["curve R -> R^m"][1].append(seconds(lambda: jacobian_reverse(curve_like(size), [0.7])))
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for ax, (title, (forward_times, reverse_times)) in zip(axes, timings.items()):
-    ax.loglog(sizes, forward_times, "o-", label="forward mode (Dual)")
-    ax.loglog(sizes, reverse_times, "s-", label="reverse mode (Value)")
-    ax.set_title(title)
-    ax.set_xlabel("n (inputs)" if "loss" in title else "m (outputs)")
-    ax.set_ylabel("seconds for the whole Jacobian")
-    ax.legend()
-plt.tight_layout()
-plt.show()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, (title, (forward_times, reverse_times)) in zip(axes, timings.items()):
+        ax.loglog(sizes, forward_times, "o-", label="forward mode (Dual)")
+        ax.loglog(sizes, reverse_times, "s-", label="reverse mode (Value)")
+        ax.set_title(title)
+        ax.set_xlabel("n (inputs)" if "loss" in title else "m (outputs)")
+        ax.set_ylabel("seconds for the whole Jacobian")
+        ax.legend()
+    plt.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # **Summary.** Forward mode: one pass per input, memory that does not grow with the

@@ -202,41 +202,44 @@ for _k, _g in enumerate(_grads):
 # `DEVICE` on a machine with a GPU.)
 
 # %% [code]
-with checking("torch_mlp"):
-    torch_mlp([2, 2])   # the speed comparison below needs your torch_mlp
-X_digits, y_digits = gan_digits("train", images=False)
-speed = []
-for batch_size in (32, 256, 1024):
-    rows = np.arange(batch_size) % len(X_digits)
-    Xb, yb = X_digits[rows], y_digits[rows]
-    gk_model = mlp([64, 128, 10], seed=0)
-    pt_model = torch_mlp([64, 128, 10])
-    pt_optimizer = torch.optim.SGD(pt_model.parameters(), lr=0.01)
-    Xb_t, yb_t = torch.from_numpy(Xb), torch.from_numpy(yb)
+if GRADING:
+    print("The speed of gradkit against torch: skipped while grading (a demonstration, no points).")
+else:
+    with checking("torch_mlp"):
+        torch_mlp([2, 2])   # the speed comparison below needs your torch_mlp
+    X_digits, y_digits = gan_digits("train", images=False)
+    speed = []
+    for batch_size in (32, 256, 1024):
+        rows = np.arange(batch_size) % len(X_digits)
+        Xb, yb = X_digits[rows], y_digits[rows]
+        gk_model = mlp([64, 128, 10], seed=0)
+        pt_model = torch_mlp([64, 128, 10])
+        pt_optimizer = torch.optim.SGD(pt_model.parameters(), lr=0.01)
+        Xb_t, yb_t = torch.from_numpy(Xb), torch.from_numpy(yb)
 
-    def gradkit_step():
-        loss = cross_entropy(gk_model(Tensor(Xb)), yb)
-        gk_model.zero_grad()
-        loss.backward()
-        for p in gk_model.parameters():
-            p.data -= 0.01 * p.grad
+        def gradkit_step():
+            loss = cross_entropy(gk_model(Tensor(Xb)), yb)
+            gk_model.zero_grad()
+            loss.backward()
+            for p in gk_model.parameters():
+                p.data -= 0.01 * p.grad
 
-    def torch_step():
-        loss = F.cross_entropy(pt_model(Xb_t), yb_t)
-        pt_optimizer.zero_grad()
-        loss.backward()
-        pt_optimizer.step()
+        def torch_step():
+            loss = F.cross_entropy(pt_model(Xb_t), yb_t)
+            pt_optimizer.zero_grad()
+            loss.backward()
+            pt_optimizer.step()
 
-    timings = []
-    for step in (gradkit_step, torch_step):
-        step()  # warm-up
-        start = time.perf_counter()
-        for _ in range(20):
-            step()
-        timings.append((time.perf_counter() - start) / 20)
-    speed.append((batch_size, *timings))
-    print(f"batch {batch_size:5d}: gradkit {timings[0] * 1e3:7.2f} ms/step, torch {timings[1] * 1e3:7.2f} ms/step, "
-          f"torch is {timings[0] / timings[1]:.1f}x faster")
+        timings = []
+        for step in (gradkit_step, torch_step):
+            step()  # warm-up
+            start = time.perf_counter()
+            for _ in range(20):
+                step()
+            timings.append((time.perf_counter() - start) / 20)
+        speed.append((batch_size, *timings))
+        print(f"batch {batch_size:5d}: gradkit {timings[0] * 1e3:7.2f} ms/step, torch {timings[1] * 1e3:7.2f} ms/step, "
+              f"torch is {timings[0] / timings[1]:.1f}x faster")
 
 # %% [markdown]
 # ## Part 2. A generator and a discriminator
@@ -690,22 +693,26 @@ def train_ring_gan(seed=0, steps=1500, loss="non_saturating", history=None):
     ### END SOLUTION
 
 # %% [code]
-start = time.perf_counter()
-ring_history = []
-with checking("train_ring_gan"):
-    G_ring = train_ring_gan(seed=0, history=ring_history)
-print(f"trained in {time.perf_counter() - start:.1f} s on {DEVICE}")
-ring_samples = generate(G_ring, 2500)
-print(f"modes covered {count_modes(ring_samples, ring.centers, ring.std)} of 8, "
-      f"high-quality samples {high_quality_share(ring_samples, ring.centers, ring.std):.0%}")
-fig, (ax_samples, ax_out) = plt.subplots(1, 2, figsize=(10, 4))
-plot_samples_2d(ring_samples, ring.centers, real=ring.X[:2500], title="generated (blue) and real (grey)", ax=ax_samples)
-ax_out.plot([h["d_real"] for h in ring_history], label="mean D(x), real")
-ax_out.plot([h["d_fake"] for h in ring_history], label="mean D(G(z)), generated")
-ax_out.axhline(0.5, color="k", linewidth=0.5)
-ax_out.set_xlabel("step")
-ax_out.legend()
-plt.show()
+if GRADING:
+    print("A GAN trained on the ring: skipped while grading (a demonstration, no points).")
+else:
+    start = time.perf_counter()
+    ring_history = []
+    with checking("train_ring_gan"):
+        G_ring = train_ring_gan(seed=0, history=ring_history)
+    print(f"trained in {time.perf_counter() - start:.1f} s on {DEVICE}")
+    ring_samples = generate(G_ring, 2500)
+    print(f"modes covered {count_modes(ring_samples, ring.centers, ring.std)} of 8, "
+          f"high-quality samples {high_quality_share(ring_samples, ring.centers, ring.std):.0%}")
+    fig, (ax_samples, ax_out) = plt.subplots(1, 2, figsize=(10, 4))
+    plot_samples_2d(ring_samples, ring.centers, real=ring.X[:2500], title="generated (blue) and real (grey)",
+                    ax=ax_samples)
+    ax_out.plot([h["d_real"] for h in ring_history], label="mean D(x), real")
+    ax_out.plot([h["d_fake"] for h in ring_history], label="mean D(G(z)), generated")
+    ax_out.axhline(0.5, color="k", linewidth=0.5)
+    ax_out.set_xlabel("step")
+    ax_out.legend()
+    plt.show()
 
 # %% [tests id=test_train_ring points=4]
 with checking("train_ring_gan"):
@@ -796,29 +803,33 @@ report("ring_trained_weights", _weights[_watched] if len(_weights) == len(_start
 # "high quality". This is why both numbers are reported.
 
 # %% [code]
-torch.manual_seed(0)
-with checking("Generator, Discriminator and the ring training above"):
-    D_frozen = Discriminator().to(DEVICE)
-    G_collapse = Generator().to(DEVICE)
-    G_collapse.load_state_dict(G_ring.state_dict())
-opt_D_fit = torch.optim.Adam(D_frozen.parameters(), lr=1e-3, betas=(0.5, 0.999))
-opt_G_alone = torch.optim.Adam(G_collapse.parameters(), lr=1e-3, betas=(0.5, 0.999))
-real_all = torch.from_numpy(ring.X).to(DEVICE)
-with checking("discriminator_step and generator_step"):
-    for _ in range(300):   # a discriminator that has learnt the ring, against the trained G
-        discriminator_step(G_collapse, D_frozen, opt_D_fit, real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
-                           torch.randn(256, 2, device=DEVICE))
-    snapshots = [(0, generate(G_collapse, 2500))]
-    for step in range(1, 301):   # now only G moves
-        generator_step(G_collapse, D_frozen, opt_G_alone, torch.randn(256, 2, device=DEVICE))
-        if step in (30, 300):
-            snapshots.append((step, generate(G_collapse, 2500)))
-fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-for ax, (step, samples) in zip(axes, snapshots):
-    modes = count_modes(samples, ring.centers, ring.std)
-    share = high_quality_share(samples, ring.centers, ring.std)
-    plot_samples_2d(samples, ring.centers, title=f"G alone, step {step}: {modes}/8 modes, {share:.0%} HQ", ax=ax)
-plt.show()
+if GRADING:
+    print("A generator alone against a fixed discriminator: skipped while grading (a demonstration, no points).")
+else:
+    torch.manual_seed(0)
+    with checking("Generator, Discriminator and the ring training above"):
+        D_frozen = Discriminator().to(DEVICE)
+        G_collapse = Generator().to(DEVICE)
+        G_collapse.load_state_dict(G_ring.state_dict())
+    opt_D_fit = torch.optim.Adam(D_frozen.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_G_alone = torch.optim.Adam(G_collapse.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    real_all = torch.from_numpy(ring.X).to(DEVICE)
+    with checking("discriminator_step and generator_step"):
+        for _ in range(300):   # a discriminator that has learnt the ring, against the trained G
+            discriminator_step(G_collapse, D_frozen, opt_D_fit,
+                               real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
+                               torch.randn(256, 2, device=DEVICE))
+        snapshots = [(0, generate(G_collapse, 2500))]
+        for step in range(1, 301):   # now only G moves
+            generator_step(G_collapse, D_frozen, opt_G_alone, torch.randn(256, 2, device=DEVICE))
+            if step in (30, 300):
+                snapshots.append((step, generate(G_collapse, 2500)))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, (step, samples) in zip(axes, snapshots):
+        modes = count_modes(samples, ring.centers, ring.std)
+        share = high_quality_share(samples, ring.centers, ring.std)
+        plot_samples_2d(samples, ring.centers, title=f"G alone, step {step}: {modes}/8 modes, {share:.0%} HQ", ax=ax)
+    plt.show()
 
 # %% [markdown]
 # ### Saturating or non-saturating?
@@ -840,46 +851,50 @@ plt.show()
 # once the fakes are no longer rejected outright they behave alike.
 
 # %% [code]
-torch.manual_seed(1)
-with checking("Generator and Discriminator"):
-    G_fresh, D_strong = Generator().to(DEVICE), Discriminator().to(DEVICE)
-opt_strong = torch.optim.Adam(D_strong.parameters(), lr=1e-3, betas=(0.5, 0.999))
-with checking("discriminator_step and the generator losses"):
-    for _ in range(200):
-        _, _, mean_fake = discriminator_step(G_fresh, D_strong, opt_strong,
-                                             real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
-                                             torch.randn(256, 2, device=DEVICE))
-    z = torch.randn(1024, 2, device=DEVICE)
-    norms = {}
-    for name, loss_fn in [("saturating", g_loss_saturating), ("non_saturating", g_loss_non_saturating)]:
-        G_fresh.zero_grad()
-        loss_fn(D_strong(G_fresh(z))).backward()
-        norms[name] = torch.sqrt(sum((p.grad ** 2).sum() for p in G_fresh.parameters())).item()
-print(f"mean D(G(z)) after 200 discriminator steps: {mean_fake:.4f}")
-print(f"gradient norm for the generator: saturating {norms['saturating']:.2e}, "
-      f"non-saturating {norms['non_saturating']:.2e}")
+if GRADING:
+    print("Saturating against non-saturating loss: skipped while grading (a demonstration, no points).")
+else:
+    torch.manual_seed(1)
+    with checking("Generator and Discriminator"):
+        G_fresh, D_strong = Generator().to(DEVICE), Discriminator().to(DEVICE)
+    opt_strong = torch.optim.Adam(D_strong.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    with checking("discriminator_step and the generator losses"):
+        for _ in range(200):
+            _, _, mean_fake = discriminator_step(G_fresh, D_strong, opt_strong,
+                                                 real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
+                                                 torch.randn(256, 2, device=DEVICE))
+        z = torch.randn(1024, 2, device=DEVICE)
+        norms = {}
+        for name, loss_fn in [("saturating", g_loss_saturating), ("non_saturating", g_loss_non_saturating)]:
+            G_fresh.zero_grad()
+            loss_fn(D_strong(G_fresh(z))).backward()
+            norms[name] = torch.sqrt(sum((p.grad ** 2).sum() for p in G_fresh.parameters())).item()
+    print(f"mean D(G(z)) after 200 discriminator steps: {mean_fake:.4f}")
+    print(f"gradient norm for the generator: saturating {norms['saturating']:.2e}, "
+          f"non-saturating {norms['non_saturating']:.2e}")
 
-curves = {}
-with checking("train_step"):
-    for name in ("saturating", "non_saturating"):
-        G_run, D_run = Generator().to(DEVICE), Discriminator().to(DEVICE)
-        G_run.load_state_dict(G_fresh.state_dict())
-        D_run.load_state_dict(D_strong.state_dict())
-        opt_G_run = torch.optim.Adam(G_run.parameters(), lr=1e-3, betas=(0.5, 0.999))
-        opt_D_run = torch.optim.Adam(D_run.parameters(), lr=1e-3, betas=(0.5, 0.999))
-        torch.manual_seed(3)
-        curves[name] = [train_step(G_run, D_run, opt_G_run, opt_D_run,
-                                   real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
-                                   torch.randn(256, 2, device=DEVICE), torch.randn(256, 2, device=DEVICE), loss=name)
-                        for _ in range(300)]
-        print(f"{name:15}: mean D(G(z)) after 10, 50, 300 steps: "
-              + ", ".join(f"{curves[name][k - 1]['d_fake']:.3f}" for k in (10, 50, 300)))
-fig, ax = plt.subplots()
-for name, history in curves.items():
-    ax.plot([h["d_fake"] for h in history], label=f"mean D(G(z)), {name}")
-ax.set_xlabel("step")
-ax.legend()
-plt.show()
+    curves = {}
+    with checking("train_step"):
+        for name in ("saturating", "non_saturating"):
+            G_run, D_run = Generator().to(DEVICE), Discriminator().to(DEVICE)
+            G_run.load_state_dict(G_fresh.state_dict())
+            D_run.load_state_dict(D_strong.state_dict())
+            opt_G_run = torch.optim.Adam(G_run.parameters(), lr=1e-3, betas=(0.5, 0.999))
+            opt_D_run = torch.optim.Adam(D_run.parameters(), lr=1e-3, betas=(0.5, 0.999))
+            torch.manual_seed(3)
+            curves[name] = [train_step(G_run, D_run, opt_G_run, opt_D_run,
+                                       real_all[torch.randint(len(real_all), (256,))].to(DEVICE),
+                                       torch.randn(256, 2, device=DEVICE), torch.randn(256, 2, device=DEVICE),
+                                       loss=name)
+                            for _ in range(300)]
+            print(f"{name:15}: mean D(G(z)) after 10, 50, 300 steps: "
+                  + ", ".join(f"{curves[name][k - 1]['d_fake']:.3f}" for k in (10, 50, 300)))
+    fig, ax = plt.subplots()
+    for name, history in curves.items():
+        ax.plot([h["d_fake"] for h in history], label=f"mean D(G(z)), {name}")
+    ax.set_xlabel("step")
+    ax.legend()
+    plt.show()
 
 # %% [markdown]
 # ## Part 7. Generating digits
@@ -1081,26 +1096,30 @@ report("digit_discriminator_trained_change", float(_np.abs(_d_after - _d_before)
 ### END HIDDEN TESTS
 
 # %% [code]
-X_train_images, _ = gan_digits("train")
-real_images = torch.from_numpy(X_train_images).to(DEVICE)
-torch.manual_seed(0)
-with checking("DigitGenerator, DigitDiscriminator and train_step"):
-    G_digits, D_digits = DigitGenerator(width=16).to(DEVICE), DigitDiscriminator(width=16).to(DEVICE)
-    opt_G = torch.optim.Adam(G_digits.parameters(), lr=2e-3, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D_digits.parameters(), lr=2e-3, betas=(0.5, 0.999))
-    start = time.perf_counter()
-    for step in range(500):
-        real = real_images[torch.randint(len(real_images), (64,), device=DEVICE)]
-        train_step(G_digits, D_digits, opt_G, opt_D, real, torch.randn(64, 32, device=DEVICE),
-                   torch.randn(64, 32, device=DEVICE))
-print(f"500 steps in {time.perf_counter() - start:.1f} s on {DEVICE}")
-digit_samples = generate(G_digits, 1000)
-X_test_images, _ = gan_digits("test")
-print(f"classes produced {classes_produced(digit_samples)}/10, class entropy {class_entropy(digit_samples):.2f} nats")
-print(f"feature Frechet distance to the training digits: generated {feature_frechet_distance(X_train_images, digit_samples):.1f}, "
-      f"held-out real digits {feature_frechet_distance(X_train_images, X_test_images):.1f}")
-plot_image_grid(digit_samples[:60], columns=12, title="generated digits")
-plt.show()
+if GRADING:
+    print("A GAN trained on the digits: skipped while grading (a demonstration, no points).")
+else:
+    X_train_images, _ = gan_digits("train")
+    real_images = torch.from_numpy(X_train_images).to(DEVICE)
+    torch.manual_seed(0)
+    with checking("DigitGenerator, DigitDiscriminator and train_step"):
+        G_digits, D_digits = DigitGenerator(width=16).to(DEVICE), DigitDiscriminator(width=16).to(DEVICE)
+        opt_G = torch.optim.Adam(G_digits.parameters(), lr=2e-3, betas=(0.5, 0.999))
+        opt_D = torch.optim.Adam(D_digits.parameters(), lr=2e-3, betas=(0.5, 0.999))
+        start = time.perf_counter()
+        for step in range(500):
+            real = real_images[torch.randint(len(real_images), (64,), device=DEVICE)]
+            train_step(G_digits, D_digits, opt_G, opt_D, real, torch.randn(64, 32, device=DEVICE),
+                       torch.randn(64, 32, device=DEVICE))
+    print(f"500 steps in {time.perf_counter() - start:.1f} s on {DEVICE}")
+    digit_samples = generate(G_digits, 1000)
+    X_test_images, _ = gan_digits("test")
+    print(f"classes produced {classes_produced(digit_samples)}/10, "
+          f"class entropy {class_entropy(digit_samples):.2f} nats")
+    print(f"feature Frechet distance to the training digits: generated {feature_frechet_distance(X_train_images, digit_samples):.1f}, "
+          f"held-out real digits {feature_frechet_distance(X_train_images, X_test_images):.1f}")
+    plot_image_grid(digit_samples[:60], columns=12, title="generated digits")
+    plt.show()
 
 # %% [markdown]
 # A few hundred steps on a CPU give recognisable digits of most classes; longer training (or

@@ -42,6 +42,7 @@ class GradeSummary:
     # seconds per worker phase (GradingResult.timings), summed over the tasks that returned
     task_timings: dict[str, float] = field(default_factory=dict)
     tasks: int = 0                       # tasks that returned, the reference run included
+    task_seconds: dict[str, float] = field(default_factory=dict)   # student -> wall seconds of its task
     task_nodes: dict[str, int] = field(default_factory=dict)   # Ray node id -> tasks it ran
     ray: str = ""                        # which Ray graded: embedded, the course's, or a cluster
     late_days: str = ""                  # what applying the late-day policy after the run found
@@ -51,6 +52,7 @@ class GradeSummary:
 
     def add_task(self, result: GradingResult) -> None:
         self.tasks += 1
+        self.task_seconds[result.student] = result.duration_s
         if result.node_id:
             self.task_nodes[result.node_id] = self.task_nodes.get(result.node_id, 0) + 1
         for phase, seconds in result.timings.items():

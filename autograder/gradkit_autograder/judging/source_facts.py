@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -271,7 +273,16 @@ def _is_docstring(parent: ast.AST) -> bool:
 
 
 def cell_facts(source: str) -> CellFacts:
-    """The facts of one cell; a top-level definition's facts are also kept under its name."""
+    """The facts of one cell; a top-level definition's facts are also kept under its name.
+
+    The same cells come back in every notebook of a class (the set-up cell, the tests,
+    untouched stubs): each distinct source is read once, and each caller gets its own copy.
+    """
+    return copy.deepcopy(_read_cell(source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_cell(source: str) -> CellFacts:
     facts = CellFacts()
     tree = _parse_cell(source)
     if tree is None:

@@ -20,6 +20,9 @@ launched and how it ends:
   file (``kernel_log_path``), not to the grader's terminal;
 - when the kernel is shut down, every process left in its cgroup is killed and
   the cgroup removed;
+- the kernel's matplotlib folder starts with this environment's font list
+  (``matplotlib_font_list``): a kernel in a new folder would otherwise scan every font
+  of the machine again when it imports pyplot (0.15 s a kernel, measured);
 - two fixed waits of jupyter_client are shortened (``ReadyKernelClient`` and
   ``exit_poll_s``): a grading worker that sleeps leaves its core idle, and a class
   pays each wait once per submission (kernel start and stop measured 0.83 s a task
@@ -28,6 +31,7 @@ launched and how it ends:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -44,6 +48,22 @@ from gradkit_autograder.sandbox.isolation import Isolation, launch_prefix, libra
 # Variables a kernel may keep from the grader's environment; everything else
 # (RAY_*, credentials, JUPYTER_* paths of the grader) is dropped.
 KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES")
+
+
+@functools.lru_cache(maxsize=None)
+def matplotlib_font_list() -> str:
+    """This environment's matplotlib font list, made once per process ('' without matplotlib).
+
+    A kernel sees the same fonts (the Python installation and ``/usr`` are bound into
+    every sandbox), so a copy of the list in its own matplotlib folder is the list it
+    would have built itself. Each kernel gets a copy, never a shared file.
+    """
+    try:
+        from matplotlib import font_manager, get_cachedir
+    except ImportError:
+        return ""
+    path = os.path.join(get_cachedir(), f"fontlist-v{font_manager.FontManager.__version__}.json")
+    return path if os.path.isfile(path) else ""
 
 
 class ReadyKernelClient(AsyncKernelClient):
@@ -164,7 +184,8 @@ class LimitedKernelManager(AsyncKernelManager):
 
             self._cgroup = KernelCgroup(self.memory_mb, self.pids_max)
             procs = self._cgroup.create()
-        kw["env"] = self.kernel_environment(cwd)
+        kw["env"] = env = self.kernel_environment(cwd)
+        self._give_font_list(env["MPLCONFIGDIR"], sandbox.uid)
         prefix = launch_prefix(sandbox, cwd=cwd, runtime_dir=os.path.dirname(self.connection_file),
                                sockets=sockets, memory_mb=self.memory_mb, file_mb=self.file_mb,
                                cgroup_procs=procs)
@@ -175,6 +196,18 @@ class LimitedKernelManager(AsyncKernelManager):
         with open(self.kernel_log_path, "ab") as log:
             kw["stdout"] = kw["stderr"] = log
             await super()._async_launch_kernel(prefix + list(kernel_cmd), **kw)
+
+    @staticmethod
+    def _give_font_list(folder: str, uid: int) -> None:
+        """Copy the font list into the kernel's (new) matplotlib folder, owned by the kernel's uid."""
+        fonts = matplotlib_font_list()
+        if not fonts or os.path.exists(folder):
+            return
+        os.makedirs(folder, mode=0o700)
+        copied = shutil.copyfile(fonts, os.path.join(folder, os.path.basename(fonts)))
+        if uid >= 0:
+            for path in (folder, copied):
+                os.chown(path, uid, uid)
 
     @property
     def kernel_log_path(self) -> str:

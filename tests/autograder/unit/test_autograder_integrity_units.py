@@ -355,3 +355,19 @@ def test_cgroup_caps_the_memory_of_children_together_and_ends_them_all():
         parent.wait(timeout=30)
     assert killed >= 1 and group.pids() == set()
     assert not group.dirs["memory"].exists() and not group.dirs["pids"].exists()
+
+
+def test_a_cell_read_again_gives_its_own_facts():
+    """Cells repeat across a class and are read once; no notebook's facts can change another's."""
+    from gradkit_autograder.judging import source_facts
+
+    source = "import numpy as np\nfrom gradkit.nn import Linear\nlayer = Linear(2, 3)\ndef f(x):\n    return np.tanh(x)\n"
+    first = source_facts.cell_facts(source)
+    first.uses.add("gradkit.nn.loss_functions.cross_entropy")
+    first.aliases["np"] = "torch"
+    first.defines["f"].loads.add("secret")
+    again = source_facts.cell_facts(source)
+    source_facts._read_cell.cache_clear()
+    assert again == source_facts.cell_facts(source)   # what a first reading of the cell gives
+    assert "gradkit.nn.loss_functions.cross_entropy" not in again.uses and again.aliases["np"] == "numpy"
+    assert "secret" not in again.defines["f"].loads

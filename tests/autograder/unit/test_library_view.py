@@ -322,3 +322,29 @@ def test_a_sandboxed_grading_kernel_shows_the_message_when_a_withheld_function_i
     assert "layers work: (1, 2)" in printed
     assert [(e["ename"], e["evalue"]) for e in errors] == [
         ("NotImplementedError", message("gradkit.nn.loss_functions.cross_entropy"))]
+
+
+def test_a_grading_kernel_starts_with_the_font_list_and_keeps_it():
+    """The kernel's own matplotlib folder holds a copy of the font list, which pyplot reads
+    instead of scanning the fonts again (matplotlib rewrites the file when it rebuilds it)."""
+    from gradkit_autograder.grading.workspace import private_workspace
+    from gradkit_autograder.sandbox.kernel_manager import matplotlib_font_list
+
+    assert matplotlib_font_list(), "matplotlib made no font list in the grader's own process"
+    code = textwrap.dedent("""
+        import os
+        folder = os.environ["MPLCONFIGDIR"]
+        before = {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in os.listdir(folder)}
+        import matplotlib.pyplot as plt
+        from matplotlib import font_manager
+        after = {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in os.listdir(folder)}
+        print("FONTS", sorted(before), before == after, len(font_manager.fontManager.ttflist) > 0, os.getuid())
+    """)
+    with private_workspace() as workspace:
+        view = library_view((), workspace / "view")
+        outputs = asyncio.run(_run_in_grading_kernel(view, workspace, code))
+    printed = "".join(o.get("text", "") for o in outputs)
+    line = next(ln for ln in printed.splitlines() if ln.startswith("FONTS"))
+    name = os.path.basename(matplotlib_font_list())
+    assert line.startswith(f"FONTS ['{name}'] True True"), printed
+    assert not [o for o in outputs if "ename" in o], outputs
