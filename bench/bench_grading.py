@@ -40,8 +40,8 @@ It also prints each submission's task time (wall seconds while ``--workers`` tas
 at once): the reference's, the blank's and the spread over the wrong answers.
 
 The default is a real assignment (a1_gradients: seconds of work per notebook). The
-toy a0_warmup runs its cells in a fraction of a second, so its total is dominated by fixed costs (Ray's start, kernel start-up) and
-shows the worst case for a parallel grader.
+toy a0_warmup runs its cells in a fraction of a second, so its total is dominated by
+fixed costs (Ray's start, kernel start-up) and shows the worst case for a parallel grader.
 """
 
 from __future__ import annotations
