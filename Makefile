@@ -42,13 +42,13 @@ test: install-dev
 	$(PY) -m pytest -m "not slow and not a5_grading"
 
 # test-all: everything, a5's graded runs included (each a5 kernel starts its own Ray);
-# about 45 minutes on 2 cores. CI runs it (.ci/run). The browser test skips, saying
+# about 20 minutes on 2 cores. CI runs it (.ci/run). The browser test skips, saying
 # why, unless `make browser-deps` has run.
 test-all: install-dev
 	$(PY) -m pytest -m ""
 
 # test-a5: only a5_distributed_ray's graded runs (gradkit verify: reference, blank and the
-# stored wrong answers, and tests/assignments/test_a5_grading.py), about 15 minutes.
+# stored wrong answers, and tests/assignments/test_a5_grading.py), about 6 minutes.
 test-a5: install-dev
 	$(PY) -m pytest -m a5_grading
 
