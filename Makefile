@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 #   make install TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install install-dev system-deps demo test test-all test-a5 test-floors bench clean
+.PHONY: install install-dev system-deps hub-deps hub demo test test-all test-a5 test-floors bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,24 @@ install: $(PY) system-deps
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e .
 
-install-dev: $(PY) system-deps
+install-dev: $(PY) system-deps hub-deps
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH_SPEC)"
 	$(PIP) install --quiet -e ".[dev]"
+
+# hub-deps: JupyterHub's configurable-http-proxy from npm, into autograder/hub_proxy/
+# (from its package-lock.json), unless one is on PATH. `gradkit hub start` does the same
+# when it finds none.
+HUB_PROXY := autograder/hub_proxy/node_modules/.bin/configurable-http-proxy
+hub-deps:
+	@command -v configurable-http-proxy >/dev/null || test -x $(HUB_PROXY) || { command -v npm >/dev/null \
+	  && (cd autograder/hub_proxy && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)) \
+	  || echo "note: npm is missing; the course hub needs Node.js and npm for configurable-http-proxy"; }
+
+# hub: the course hub (course/hub_guide.md): JupyterHub for c.CourseHub in
+# course/nbgrader_config.py and course/roster.csv. Needs root; `gradkit hub stop` ends it.
+hub: install hub-deps
+	$(PIP) install --quiet -e ".[hub]"
+	$(VENV)/bin/gradkit hub start
 
 demo: install
 	$(VENV)/bin/gradkit demo

@@ -92,3 +92,14 @@ def _only_folders_with_notebooks():
 
 
 _only_folders_with_notebooks()
+
+# The course hub (`gradkit hub start`, `make hub`; course/hub_guide.md): JupyterHub on this
+# machine where the roster's students fetch, validate and submit in JupyterLab's
+# Assignments panel and the staff share one formgrader. The students are roster.csv's ids;
+# these are Unix logins, made by `gradkit hub start` when missing. Every other key has
+# a default: ip "127.0.0.1", port 8000 (port+1 to port+3 are the hub's API, the proxy's
+# API and the formgrader), exchange_root "/srv/nbgrader/exchange", state_dir
+# "/var/lib/gradkit-hub/<course id>", course_account "grader-<course id>", home_base
+# "/home", memory_mb 2048 and cpus 1.0 per user server, idle_timeout_s 3600.
+c.CourseHub.instructors = ["instructor"]
+c.CourseHub.tas = ["ta"]

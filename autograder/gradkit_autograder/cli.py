@@ -32,6 +32,7 @@ EXAMPLES = {
     "ray": "gradkit ray start --workers 2   # later commands join it; gradkit ray stop ends it",
     "latedays": "gradkit latedays    # after editing due_dates.csv, extensions.csv or submission_times.csv",
     "status": "gradkit status alice    # no name: the whole class; course/reports/term.csv",
+    "hub": "sudo gradkit hub start    # then open the printed address; `gradkit hub stop` ends it",
 }
 
 
@@ -59,13 +60,22 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def _guarded(name: str, handler):
-    """``handler`` with the user's errors turned into one line on stderr and exit code 2."""
+    """``handler`` with the user's errors turned into one line on stderr and exit code 2.
+
+    Run as root in a course folder another account owns (a hub's course account), what
+    the command wrote there is given to that account afterwards.
+    """
     def run(args) -> int:
         try:
             return handler(args)
         except user_errors() as err:
             print(f"gradkit {name}: error: {err}", file=sys.stderr)
             return USAGE_ERROR
+        finally:
+            from gradkit_autograder.state.course import give_back_to_owner
+
+            if name not in ("demo", "verify"):
+                give_back_to_owner(args.course)
 
     run.__doc__ = handler.__doc__
     return run
@@ -82,8 +92,8 @@ def _add(subparsers, name: str, help_text: str, description: str, handler):
 
 
 def register(subparsers) -> None:
-    """Add release, collect, grade, feedback, export, latedays, status, report, similarity, verify, demo
-    and ray."""
+    """Add release, collect, grade, feedback, export, latedays, status, report, similarity, verify, demo,
+    ray and hub."""
     p = _add(subparsers, "release", "make student versions of assignments", """
         Run nbgrader generate_assignment: solutions are replaced by stubs, hidden
         tests removed, every cell and the checksum of every locked cell recorded in
@@ -91,6 +101,8 @@ def register(subparsers) -> None:
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")
     p.add_argument("--due", metavar="WHEN", help="due date of the released assignment(s), e.g. "
                    "'2026-09-21 23:59:00 UTC' (late days count from it)")
+    p.add_argument("--exchange", action="store_true", help="also put them in the course hub's exchange, "
+                   "where students fetch them from JupyterLab's Assignments panel")
 
     p = _add(subparsers, "collect", "import submissions (folder or LMS zip)", """
         Import submissions into course/submitted/<student>/<assignment>/ with a
@@ -101,7 +113,9 @@ def register(subparsers) -> None:
           - a Canvas bulk download zip: <login>_<user id>_<submission id>_<file>
             (also <login>_LATE_...); Canvas's -1/-2 copy suffixes are removed.
         Anything not imported is listed with the reason.""", _collect)
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", nargs="?")
+    p.add_argument("--exchange", action="store_true", help="collect from the course hub's exchange "
+                   "instead of PATH: each student's newest submission, timed when the exchange received it")
     p.add_argument("--assignment", help="assignment of every submission (default: from the "
                    "folder name or the notebook names)")
     p.add_argument("--canvas-submissions", metavar="FILE", help="Canvas's submissions list of the "
@@ -131,6 +145,8 @@ def register(subparsers) -> None:
         kept; never a hidden test's source or an expected value.""", _feedback)
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("--student", action="append", help="only this student's pages (repeatable)")
+    p.add_argument("--release", action="store_true", help="also release the pages into the course hub's "
+                   "exchange (nbgrader release_feedback): students fetch them in the Assignments panel")
 
     p = _add(subparsers, "export", "export grades as CSV", """
         csv: nbgrader's grades.csv (one row per student and assignment).
@@ -201,6 +217,15 @@ def register(subparsers) -> None:
     p.add_argument("action", choices=["start", "status", "stop"])
     p.add_argument("--workers", type=int, help="CPUs of the course's Ray (default: all)")
 
+    p = _add(subparsers, "hub", "the course's JupyterHub: students fetch and submit in JupyterLab", """
+        start: from c.CourseHub (nbgrader_config.py) and roster.csv, make the accounts,
+        the course account, the exchange and the settings, then start JupyterHub with
+        the shared formgrader; prints where to log in. stop: end what start started.
+        status: what runs. add-users: accounts for people added to the roster since.
+        Needs root. See course/hub_guide.md.""", _hub)
+    p.add_argument("action", choices=["start", "status", "stop", "add-users"])
+    p.add_argument("logins", nargs="*", metavar="LOGIN", help="add-users: only these (default: everyone)")
+
 
 def _course(args):
     from gradkit_autograder.state.course import Course
@@ -221,45 +246,29 @@ def _release(args) -> int:
             from gradkit_autograder.state.late_days import set_due_date
 
             print(f"  due {set_due_date(course, s.assignment, args.due)} (UTC); late days count from it")
+        if args.exchange:
+            from gradkit_autograder.commands.hub import release_to_exchange
+
+            print(f"  in the exchange: {release_to_exchange(course, s.assignment)} (students: Assignments panel)")
     return 0
 
 
 def _collect(args) -> int:
-    from gradkit_autograder.commands.collect import collect
+    from gradkit_autograder.commands.collect import collect, collect_exchange
 
-    summary = collect(_course(args), args.path, args.assignment, args.canvas_submissions)
+    summary = (collect_exchange(_course(args), args.assignment, also_path=args.path) if args.exchange
+               else collect(_course(args), args.path, args.assignment, args.canvas_submissions))
     for student, assignment, stamp in summary.imported:
         print(f"imported  {student:<24} {assignment:<20} {stamp}")
     for student, assignment in summary.unchanged:
         print(f"unchanged {student:<24} {assignment}")
     for item, reason in summary.skipped:
         print(f"skipped   {item}: {reason}")
+    for item, note in summary.notes:
+        print(f"note      {item}: {note}")
     print(f"{len(summary.imported)} imported, {len(summary.unchanged)} unchanged, "
           f"{len(summary.skipped)} skipped")
     return 0
-
-
-def print_grade_summary(summary) -> None:
-    for o in summary.outcomes:
-        if o.status == "graded":
-            print(f"graded  {o.student:<24} {o.score:g}/{o.max_score:g}")
-        elif o.status == "failed":
-            print(f"FAILED  {o.student:<24} {o.error}")
-        for inc in o.incidents:
-            where = f"{inc.get('notebook', '')}:{inc['cell']}".lstrip(":")
-            print(f"    ! {o.student} {where}: {inc['message']}")
-    print(f"{summary.assignment}: {summary.count('graded')} graded, {summary.count('failed')} failed, "
-          f"{summary.count('skipped')} unchanged (skipped) in {summary.elapsed_s:.1f} s")
-    if summary.ray:
-        print(f"ray: {summary.ray}")
-    if summary.isolation:
-        print(f"kernel isolation: {summary.isolation}")
-    if summary.tasks:
-        print(summary.time_line())
-    if summary.late_days:
-        print(summary.late_days)
-    if summary.interrupted:
-        print("interrupted: the results above are saved; run the same command again to resume")
 
 
 def _ray(args) -> int:
@@ -286,7 +295,7 @@ def _grade(args) -> int:
 
     summary = grade(_course(args), args.assignment, workers=args.workers, address=args.address,
                     force=args.force, students=args.student)
-    print_grade_summary(summary)
+    print(summary.report())
     if summary.interrupted:
         return 130
     return 1 if summary.count("failed") else 0
@@ -295,11 +304,24 @@ def _grade(args) -> int:
 def _feedback(args) -> int:
     from gradkit_autograder.commands.feedback import write_feedback
 
-    paths = write_feedback(_course(args), args.assignment, args.student)
+    course = _course(args)
+    paths = write_feedback(course, args.assignment, args.student)
     for path in paths:
         print(path)
     print(f"{len(paths)} feedback file(s) written")
+    if args.release:
+        from gradkit_autograder.commands.hub import release_feedback
+
+        released = release_feedback(course, args.assignment, args.student)
+        print(f"released into the exchange for {len(released)} student(s) who submitted there: "
+              f"{', '.join(released) or 'none'}")
     return 0
+
+
+def _hub(args) -> int:
+    from gradkit_autograder.commands.hub import run
+
+    return run(_course(args), args.action, args.logins, out=sys.stdout)
 
 
 def _export(args) -> int:
@@ -313,16 +335,7 @@ def _export(args) -> int:
 def _latedays(args) -> int:
     from gradkit_autograder.state.late_days import apply_late_days
 
-    applied = apply_late_days(_course(args))
-    for student, d in applied.late():
-        taken = applied.penalties[(student, d.assignment)]
-        what = "not accepted" if not d.accepted else f"{d.late_days_used} late days used"
-        print(f"late  {student:<24} {d.assignment:<20} {d.days_late} days: {what}, "
-              f"{d.late_days_left} left, {taken:g} points taken")
-    for student, assignment in applied.marked_late_without_time:
-        print(f"note  {student:<24} {assignment:<20} the LMS marked it LATE but gave no time: counted "
-              "as on time (collect --canvas-submissions, or submission_times.csv)")
-    print(applied.summary())
+    print(apply_late_days(_course(args)).report())
     return 0
 
 

@@ -22,6 +22,7 @@ imported is listed with the reason.
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 import zipfile
@@ -131,13 +132,15 @@ def _parse(stamp: str):
         return None
 
 
-def collect(course: Course, path: str | Path, assignment: str | None = None,
+def collect(course: Course, path: str | Path | None, assignment: str | None = None,
             canvas_submissions: str | Path | None = None) -> CollectSummary:
     """Import every submission found in ``path`` (folder or zip) into the course.
 
     ``canvas_submissions``: Canvas's submissions list of the assignment (JSON), whose
     ``submitted_at`` times become the Canvas download's submission times.
     """
+    if path is None:
+        raise CourseError("give PATH (a folder or a zip of submissions), or --exchange for the course hub's")
     path = Path(path)
     summary = CollectSummary()
     if not path.exists():
@@ -168,3 +171,48 @@ def collect(course: Course, path: str | Path, assignment: str | None = None,
                 summary.late.append((part.student, part.assignment))
             _store(course, part, summary)
     return summary
+
+
+def collect_exchange(course: Course, assignment: str | None = None, also_path: str | None = None) -> CollectSummary:
+    """Import each student's newest submission from the hub's exchange (``hub.exchange``).
+
+    The submission time is when the exchange received it, not what the student's
+    server wrote into ``timestamp.txt``; a claim earlier than that is reported.
+    """
+    from gradkit_autograder.hub.exchange import CLAIMED_TIME_SLACK_S, inbound_submissions
+    from gradkit_autograder.hub.settings import hub_settings
+
+    if also_path:
+        raise CourseError(f"--exchange collects from the course hub's exchange; PATH ({also_path}) is for other "
+                          "submissions: give one of them")
+    settings = hub_settings(course)
+    released = _released_notebooks(course)
+    if not released:
+        raise CourseError("no assignment is released yet; run `gradkit release --exchange` first")
+    if assignment and assignment not in released:
+        raise CourseError(f"{assignment} is not released (released: {', '.join(sorted(released))})")
+    read = inbound_submissions(settings.exchange_course, assignment)
+    summary = CollectSummary()
+    summary.skipped.extend((f"inbound/{name}", why) for name, why in read.refused)
+    roster = load_roster(course)
+    for sub in read.latest:
+        if sub.assignment not in released:
+            summary.skipped.append((f"inbound/{sub.folder.name}", f"{sub.assignment} is not released"))
+            continue
+        files = dict(sub.files)
+        files.pop(TIMESTAMP_FILE, None)
+        claimed = _parse(sub.claimed) if sub.claimed else None     # nbgrader's parse_utc: naive, in UTC
+        if claimed is not None and claimed.tzinfo is None:
+            claimed = claimed.replace(tzinfo=datetime.timezone.utc)
+        if claimed and (sub.received - claimed).total_seconds() > CLAIMED_TIME_SLACK_S:
+            summary.notes.append((f"{sub.student}/{sub.assignment}",
+                                  f"its timestamp.txt says {sub.claimed}, but the exchange received it at "
+                                  f"{sub.received.strftime(TIMESTAMP_FORMAT)}: that time counts"))
+        entry = roster.get(sub.student)
+        if entry is not None:
+            with course.gradebook() as gb:
+                ensure_in_gradebook(gb, entry)
+        _store(course, Incoming(sub.student, sub.assignment, files, sub.received, entry,
+                                origin=f"exchange {sub.folder.name}"), summary)
+    return summary
+

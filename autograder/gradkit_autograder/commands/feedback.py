@@ -32,6 +32,7 @@ import functools
 import html
 import io
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
 
 from gradkit_autograder.kernel.channel import CHECK_MIME
-from gradkit_autograder.state.conventions import hidden_test_delimiters
+from gradkit_autograder.state.conventions import (SUBMISSION_SECRET_FILE, TIMESTAMP_FILE,
+                                                  hidden_test_delimiters)
 from gradkit_autograder.state.course import Course, CourseError, find_released
 from gradkit_autograder.state.late_days import Policy, apply_late_days, late_sentence
 
@@ -298,6 +300,14 @@ class HideHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
+def _keep_submission_files(course: Course, student: str, assignment: str, dest: Path) -> None:
+    """The submission's time and secret beside its feedback: nbgrader's release_feedback reads them there."""
+    submitted = course.submitted_dir(student, assignment)
+    for name in (TIMESTAMP_FILE, SUBMISSION_SECRET_FILE):
+        if (submitted / name).exists():
+            shutil.copyfile(submitted / name, dest / name)
+
+
 def write_feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[Path]:
     """Write feedback/<student>/<assignment>/<notebook>.html for every graded student (or ``students``).
 
@@ -322,4 +332,5 @@ def write_feedback(course: Course, assignment: str, students: list[str] | None =
                 page = dest / f"{notebook}.html"
                 page.write_text(render_notebook(course, gb, assignment, student, notebook))
                 written.append(page)
+                _keep_submission_files(course, student, assignment, dest)
     return written

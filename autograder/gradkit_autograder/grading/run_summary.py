@@ -77,3 +77,24 @@ class GradeSummary:
                 f"{node[:8]} {count}" for node, count in sorted(self.task_nodes.items()))
         return line
 
+    def report(self) -> str:
+        """What ``gradkit grade`` prints: each student's outcome and incidents, then the run."""
+        lines = []
+        for o in self.outcomes:
+            if o.status == "graded":
+                lines.append(f"graded  {o.student:<24} {o.score:g}/{o.max_score:g}")
+            elif o.status == "failed":
+                lines.append(f"FAILED  {o.student:<24} {o.error}")
+            for inc in o.incidents:
+                where = f"{inc.get('notebook', '')}:{inc['cell']}".lstrip(":")
+                lines.append(f"    ! {o.student} {where}: {inc['message']}")
+        lines.append(f"{self.assignment}: {self.count('graded')} graded, {self.count('failed')} failed, "
+                     f"{self.count('skipped')} unchanged (skipped) in {self.elapsed_s:.1f} s")
+        lines += [f"ray: {self.ray}"] if self.ray else []
+        lines += [f"kernel isolation: {self.isolation}"] if self.isolation else []
+        lines += [self.time_line()] if self.tasks else []
+        lines += [self.late_days] if self.late_days else []
+        if self.interrupted:
+            lines.append("interrupted: the results above are saved; run the same command again to resume")
+        return "\n".join(lines)
+

@@ -43,9 +43,9 @@ def _parent(controller: str) -> Path:
     return ROOT / controller / _own_path(controller).lstrip("/")
 
 
-def available() -> str:
+def available(controllers: tuple[str, ...] = CONTROLLERS) -> str:
     """'' if per-kernel cgroups can be made here; otherwise the reason they cannot."""
-    for controller in CONTROLLERS:
+    for controller in controllers:
         parent = _parent(controller)
         if not (parent / "cgroup.procs").exists():
             return f"no cgroup v1 '{controller}' hierarchy at {ROOT / controller}"
@@ -59,13 +59,17 @@ def available() -> str:
 
 
 class KernelCgroup:
-    """The memory and pids groups of one kernel: create, fill, read, empty, remove."""
+    """The groups of one process tree (a kernel, or a hub user's server): create, fill, read, empty, remove.
 
-    def __init__(self, memory_mb: int, pids_max: int, name: str | None = None):
+    ``cpus`` > 0 adds a ``cpu`` group whose CFS quota is that many cores.
+    """
+
+    def __init__(self, memory_mb: int, pids_max: int, name: str | None = None, cpus: float = 0.0):
         self.name = name or f"gradkit-kernel-{uuid.uuid4().hex[:12]}"
         self.memory_mb = memory_mb
         self.pids_max = pids_max
-        self.dirs = {c: _parent(c) / self.name for c in CONTROLLERS}
+        self.cpus = cpus
+        self.dirs = {c: _parent(c) / self.name for c in CONTROLLERS + (("cpu",) if cpus > 0 else ())}
 
     def create(self) -> list[str]:
         """Make the groups with their limits; the ``cgroup.procs`` files for the launcher."""
@@ -82,6 +86,9 @@ class KernelCgroup:
                     pass
         if self.pids_max > 0:
             (self.dirs["pids"] / "pids.max").write_text(str(self.pids_max))
+        if self.cpus > 0:
+            period = int((self.dirs["cpu"] / "cpu.cfs_period_us").read_text())
+            (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(max(1000, int(self.cpus * period))))
         return [str(folder / "cgroup.procs") for folder in self.dirs.values()]
 
     def pids(self) -> set[int]:

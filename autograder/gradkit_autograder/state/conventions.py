@@ -12,6 +12,9 @@ from typing import Any, Mapping
 # nbgrader's exchange writes the submission time into this file of a submission
 # (nbgrader.exchange: ``timestamp.txt``; it is not configurable there).
 TIMESTAMP_FILE = "timestamp.txt"
+# ... and a secret only the submitter knows, by which nbgrader names the released
+# feedback page (release_feedback reads it next to the feedback; not configurable).
+SUBMISSION_SECRET_FILE = "submission_secret.txt"
 DEFAULT_COURSE_ID = "default_course"
 
 

@@ -58,6 +58,47 @@ def quiet_nbgrader() -> None:
     warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
 
 
+def give_files_to(path: Path, uid: int, gid: int, only_roots: bool = True, keep: tuple[Path, ...] = ()) -> int:
+    """Give what root made under ``path`` (everything, if not ``only_roots``) to ``uid``:``gid``.
+
+    Folders in ``keep`` and what they hold stay as they are. Links are changed
+    themselves, never followed. Returns how many entries changed owner.
+    """
+    changed = 0
+    kept = {str(k) for k in keep}
+    for folder, dirs, files in os.walk(path):
+        if folder in kept:
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in kept]
+        for name in [folder] + [os.path.join(folder, f) for f in files + dirs]:
+            if not only_roots or os.lstat(name).st_uid == 0:
+                os.lchown(name, uid, gid)
+                changed += 1
+    return changed
+
+
+def give_back_to_owner(course_dir: str | Path | None) -> int:
+    """After a command run as root: the course folder's new files to the folder's owner.
+
+    On a course hub the course account owns the course folder and the gradebook, and
+    its formgrader must go on writing them after ``gradkit grade`` (or any command)
+    ran as root. The graded notebooks (``autograded/``) stay root's: the formgrader
+    reads them, and cannot replace them with a run of its own. A course folder that
+    root owns is left alone.
+    """
+    if os.geteuid() != 0:
+        return 0
+    try:
+        course = Course.open(course_dir)
+        st = os.stat(course.root)
+    except (OSError, CourseError):
+        return 0
+    if st.st_uid == 0:
+        return 0
+    return give_files_to(course.root, st.st_uid, st.st_gid, keep=(course.step_dir("autograded", ".", "."),))
+
+
 def find_released(gradebook, assignment: str):
     """The gradebook's record of a released assignment; CourseError naming the fix if absent."""
     from nbgrader.api import MissingEntry

@@ -67,6 +67,7 @@ class CollectSummary:
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)         # item, reason
     late: list[tuple[str, str]] = field(default_factory=list)            # student, assignment marked LATE by Canvas
+    notes: list[tuple[str, str]] = field(default_factory=list)           # item, what to know about it
 
 
 @dataclass

@@ -278,6 +278,18 @@ class Applied:
                 f"{sum(d.accepted and d.penalised_days > 0 for d in late)} penalised, "
                 f"{sum(not d.accepted for d in late)} not accepted); {self.changed} penalties changed")
 
+    def report(self) -> str:
+        """What ``gradkit latedays`` prints: each late submission, each LMS mark without a time, the summary."""
+        lines = []
+        for student, d in self.late():
+            what = "not accepted" if not d.accepted else f"{d.late_days_used} late days used"
+            lines.append(f"late  {student:<24} {d.assignment:<20} {d.days_late} days: {what}, "
+                         f"{d.late_days_left} left, {self.penalties[(student, d.assignment)]:g} points taken")
+        for student, assignment in self.marked_late_without_time:
+            lines.append(f"note  {student:<24} {assignment:<20} the LMS marked it LATE but gave no time: counted "
+                         "as on time (collect --canvas-submissions, or submission_times.csv)")
+        return "\n".join(lines + [self.summary()])
+
 
 def _spread(points: float, notebooks) -> dict:
     """Split an assignment's penalty over its notebooks (nbgrader stores it per notebook)."""

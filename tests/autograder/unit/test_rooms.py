@@ -19,7 +19,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[3] / "autograder" / "gradkit_autograder"
 NAME = "gradkit_autograder"
-ROOMS = ("kernel", "state", "sandbox", "judging", "grading", "similarity", "commands")
+ROOMS = ("kernel", "state", "sandbox", "judging", "grading", "similarity", "hub", "commands")
 TOP = ("cli", "api", "__main__")        # the entry points, above every room
 MAX_LINES = 400
 
