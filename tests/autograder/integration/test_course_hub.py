@@ -190,6 +190,9 @@ def test_a_class_fetches_submits_is_graded_and_gets_feedback_on_the_hub(ray_addr
         assert seen == scores, (seen, scores)
         # the student's script output reaches the TA's page as inert text
         formgrader = f"/services/{hc.course_id}/formgrader"
+        front = ta.call("GET", f"{formgrader}/manage_assignments")
+        assert front.status_code == 200, front.text[:300]
+        assert "frame-ancestors 'self'" in front.headers.get("Content-Security-Policy", ""), front.headers
         notebooks = ta.call("GET", f"{formgrader}/api/submitted_notebooks/{A}/warmup").json()
         alan_id = next(n["id"] for n in notebooks if n["student"] == alan.name)
         page = ta.call("GET", f"{formgrader}/submissions/{alan_id}")
