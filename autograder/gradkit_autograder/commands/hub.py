@@ -7,8 +7,8 @@ ends exactly what it started; ``status`` says what runs; ``add_users`` makes the
 accounts of people added to the roster since, and tells a running hub.
 
 The exchange steps of the pipeline are here too: releasing an assignment and its
-feedback into the exchange (run as root, then given to the course account, as if
-the formgrader had done them).
+feedback into the exchange, run as the course account (nbgrader's exchange wants the
+course's exchange folder to be the caller's own), as if the formgrader had done them.
 """
 
 from __future__ import annotations
@@ -36,11 +36,6 @@ class HubStarted:
     seconds: float
     accounts: accounts.AccountsSummary
     handed: list[Path] = field(default_factory=list)
-
-
-def _course_ids(settings: HubSettings) -> tuple[int, int]:
-    entry = pwd.getpwnam(settings.course_account)
-    return entry.pw_uid, entry.pw_gid
 
 
 def prepare(course: Course) -> tuple[HubSettings, accounts.AccountsSummary, list[Path]]:

@@ -106,6 +106,9 @@ def write_role_dirs(settings: HubSettings) -> None:
             # JupyterHub forbids framing; the staff's Courses panel opens the formgrader in a frame.
             server["ServerApp"]["tornado_settings"] = {"headers": {
                 "Content-Security-Policy": "frame-ancestors 'self'"}}
+            # the formgrader's server is for grading: no shell and no kernel as the course account
+            server["ServerApp"]["terminals_enabled"] = False
+            server["ServerApp"]["kernel_spec_manager_class"] = "gradkit_autograder.hub.formgrader.NoKernels"
         disabled = {plugin: not panels[name] for name, plugins in LAB_PANELS.items() for plugin in plugins}
         disabled["@jupyter/nbgrader:menu"] = False
         _write(folder / "jupyter_server_config.json", json.dumps(server, indent=2) + "\n")

@@ -198,6 +198,11 @@ def test_a_class_fetches_submits_is_graded_and_gets_feedback_on_the_hub(ray_addr
         page = ta.call("GET", f"{formgrader}/submissions/{alan_id}")
         assert page.status_code == 200 and "xss-mark" in page.text, page.text[:300]
         assert "<script>document.title" not in page.text, "the student's <script> reached the formgrader's page"
+        # the formgrader's server gives the staff no shell and no kernel as the course account
+        service = f"/services/{hc.course_id}"
+        assert ta.call("POST", f"{service}/api/terminals").status_code not in (200, 201)
+        assert ta.call("POST", f"{service}/api/kernels", json={"name": "python3"}).status_code not in (200, 201)
+        assert ta.call("GET", f"{service}/api/kernelspecs").json()["kernelspecs"] == {}
         # formgrader's own autograde would run the student's code as the course account: it fails,
         # and the notebook `gradkit grade` graded stays as it was
         graded = course.autograded_dir(alan.name, A) / "warmup.ipynb"

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.kernelspec import NoSuchKernel
 from nbconvert.exporters import NotebookExporter
 from traitlets.config.loader import PyFileConfigLoader
 
 from gradkit_autograder.hub import layout
 from gradkit_autograder.hub.exchange import inbound_submissions
-from gradkit_autograder.hub.formgrader import REFUSAL, GradeInTheSandbox
+from gradkit_autograder.hub.formgrader import REFUSAL, GradeInTheSandbox, NoKernels
 from gradkit_autograder.hub.settings import HubSettings, hub_settings
 from gradkit_autograder.state.course import Course, CourseError
 
@@ -127,6 +128,8 @@ def test_each_role_gets_its_panels_and_the_grader_its_rules(tmp_path):
                   "staff": {"assignment_list", "validate_assignment", "course_list"},
                   "grader": {"validate_assignment", "formgrader"}}
     assert "frame-ancestors 'self'" in json.dumps(servers["grader"])
+    assert servers["grader"]["terminals_enabled"] is False and servers["grader"]["kernel_spec_manager_class"].endswith(
+        "NoKernels") and "terminals_enabled" not in servers["student"]
     lab = json.loads((s.role_dir("student") / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     assert lab["@jupyter/nbgrader:formgrader"] and not lab["@jupyter/nbgrader:assignment-list"]
     for role in ("student", "staff"):
@@ -138,6 +141,13 @@ def test_each_role_gets_its_panels_and_the_grader_its_rules(tmp_path):
         assert grader.HTMLExporter.sanitize_html is True
         assert GradeInTheSandbox in grader.Autograde.autograde_preprocessors
         assert not any(p.__name__ == "Execute" for p in grader.Autograde.autograde_preprocessors)
+
+
+def test_the_formgrader_server_knows_no_kernel():
+    specs = NoKernels()
+    assert specs.find_kernel_specs() == {} and specs.get_all_specs() == {}
+    with pytest.raises(NoSuchKernel):
+        specs.get_kernel_spec("python3")    # the native kernel, which a plain manager always finds
 
 
 def test_the_formgrader_refuses_to_run_a_notebook():
