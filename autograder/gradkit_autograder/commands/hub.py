@@ -77,6 +77,7 @@ class HubStatus:
 
 
 def status(course: Course) -> HubStatus:
+    accounts.require_root("gradkit hub status")    # the hub's pid and token are in its root-only folder
     settings = hub_settings(course)
     pid = process.running_pid(settings)
     found = HubStatus(settings, pid)

@@ -236,7 +236,7 @@ def test_cli_has_every_command_with_an_example(capsys):
     actions = [a for a in parser._actions if a.dest == "command"][0]
     assert set(actions.choices) == {"release", "collect", "grade", "feedback", "export",
                                     "latedays", "status", "report", "similarity", "verify", "demo",
-                                    "ray"}
+                                    "ray", "hub"}
     for name, sub in actions.choices.items():
         text = sub.format_help()
         assert "example:" in text and f"gradkit {name}" in text and "--course" in text
