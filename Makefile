@@ -50,14 +50,15 @@ demo: install
 
 # test: the everyday tier, under 5 minutes on 2 cores: the library's numpy layer, the
 # grader's units and one class graded end to end in the sandbox through `gradkit`
-# (tests/autograder/integration/test_grade_end_to_end.py). Tests marked `slow` (Ray
+# (tests/autograder/integration/test_grade_end_to_end.py), and a term on the course hub
+# (test_course_hub.py: needs root, as on CI). Tests marked `slow` (Ray
 # training, every assignment's verify, the integrity corpora, the browser, two nodes)
 # and `a5_grading` are left to test-all.
 test: install-dev
 	$(PY) -m pytest -m "not slow and not a5_grading"
 
 # test-all: everything, a5's graded runs included (each a5 kernel starts its own Ray);
-# about 20 minutes on 2 cores. CI runs it (.ci/run). The browser test skips, saying
+# about 25 minutes on 2 cores. CI runs it (.ci/run). The browser tests skip, saying
 # why, unless `make browser-deps` has run.
 test-all: install-dev
 	$(PY) -m pytest -m ""
