@@ -25,6 +25,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from gradkit_autograder.state.course import Course
 from gradkit_autograder.state.scratch_course import scratch_course
 
@@ -64,6 +66,18 @@ class HubCourse:
         with open(self.state / "private" / "first_passwords.csv", newline="") as fh:
             return {row["login"]: row["first_password"] for row in csv.DictReader(fh)}
 
+    def processes(self) -> list[int]:
+        """Every process that carries this hub's API address: the hub's servers, services and kernels."""
+        marker = f"JUPYTERHUB_API_URL=http://127.0.0.1:{self.port + 1}/hub/api".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+        return found
+
     def join_roster(self, login: str) -> None:
         with open(self.course.root / "roster.csv", "a") as fh:
             fh.write(f"{login},Grace,Hopper,grace@example.edu,3\n")
@@ -74,6 +88,15 @@ class HubCourse:
         if check:
             assert done.returncode == 0, f"gradkit {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
         return done
+
+
+def need_root() -> None:
+    """The hub makes Unix accounts and runs servers as them: skip without root, but fail under CI (which is root)."""
+    if os.geteuid() != 0:
+        why = "the course hub makes Unix accounts and runs servers as them: run the tests as root"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
 
 
 def _free_ports(count: int) -> int:

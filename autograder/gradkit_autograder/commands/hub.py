@@ -13,6 +13,7 @@ course's exchange folder to be the caller's own), as if the formgrader had done 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from gradkit_autograder.hub import accounts, layout, process
 from gradkit_autograder.hub.exchange import make_folders
+from gradkit_autograder.hub.hub_config import write_hub_config
 from gradkit_autograder.hub.settings import HubSettings, hub_settings
 from gradkit_autograder.state.conventions import SUBMISSION_SECRET_FILE
 from gradkit_autograder.state.course import Course, CourseError
@@ -42,6 +44,9 @@ def prepare(course: Course) -> tuple[HubSettings, accounts.AccountsSummary, list
     """Everything on disk the hub needs, without starting it."""
     accounts.require_root("gradkit hub start")
     settings = hub_settings(course)
+    if importlib.util.find_spec("jupyterhub") is None:
+        raise CourseError("the course hub needs JupyterHub: install the kit's hub extra "
+                          "(`make hub`, or `pip install -e '.[hub]'`)")
     why = layout.environment_reachable()
     if why:
         raise CourseError(f"the hub's users run this Python environment, but {why}")
@@ -50,7 +55,7 @@ def prepare(course: Course) -> tuple[HubSettings, accounts.AccountsSummary, list
     made = accounts.ensure_people(settings)
     make_folders(settings.exchange_root, settings.course_id, account.pw_uid, account.pw_gid)
     layout.write_role_dirs(settings)
-    layout.write_hub_config(settings)
+    write_hub_config(settings)
     handed = layout.hand_to_course_account(course, settings, account.pw_uid, account.pw_gid)
     return settings, made, handed
 

@@ -107,12 +107,3 @@ def _record_passwords(settings: HubSettings, rows: list[tuple[str, str]]) -> Pat
         writer.writerows(rows)
     os.chmod(path, 0o600)
     return path
-
-
-def first_passwords(settings: HubSettings) -> dict[str, str]:
-    """login -> first password, as recorded when the account was made."""
-    path = settings.private_dir / PASSWORDS_FILE
-    if not path.exists():
-        return {}
-    with open(path, newline="") as fh:
-        return {row["login"]: row["first_password"] for row in csv.DictReader(fh)}

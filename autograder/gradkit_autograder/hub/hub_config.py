@@ -21,12 +21,28 @@ import pwd
 import sys
 from pathlib import Path
 
-from gradkit_autograder.hub.layout import cgroup_prefix, cli_token, proxy_command
-from gradkit_autograder.hub.settings import hub_settings
+from gradkit_autograder.hub.layout import cgroup_prefix, cli_token, private_folder, proxy_command, write
+from gradkit_autograder.hub.settings import HubSettings, hub_settings
 from gradkit_autograder.state.course import Course
 
 
+def write_hub_config(settings: HubSettings) -> Path:
+    """``private/jupyterhub_config.py``: it calls ``configure`` when the hub starts."""
+    path = private_folder(settings) / "jupyterhub_config.py"
+    write(path, "\n".join([
+        "# written by `gradkit hub start`: the hub of the course below, configured from its",
+        f"# c.CourseHub settings ({__name__}). Edit those, not this file.",
+        f"from {__name__} import {configure.__name__}",
+        "",
+        f"{configure.__name__}(c, {str(settings.course_dir)!r})  # noqa: F821",
+        ""]), 0o600)
+    return path
+
+
 def configure(c, course_dir: str) -> None:
+    """Set up JupyterHub's config object ``c`` for the course in ``course_dir``."""
+    from gradkit_autograder.hub.spawner import CourseSpawner   # imports JupyterHub: only inside the hub
+
     s = hub_settings(Course.open(course_dir))
     tools = str(Path(sys.executable).parent)
     private = s.private_dir
@@ -72,7 +88,7 @@ def configure(c, course_dir: str) -> None:
         {"name": "gradkit-cli", "api_token": cli_token(s)},
     ]
 
-    c.JupyterHub.spawner_class = "gradkit_autograder.hub.spawner.CourseSpawner"
+    c.JupyterHub.spawner_class = CourseSpawner
     c.Spawner.cmd = [f"{tools}/jupyterhub-singleuser"]
     c.Spawner.default_url = "/lab"
     c.Spawner.mem_limit = f"{s.memory_mb}M"

@@ -26,6 +26,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from gradkit_autograder.hub.exchange import PrivateSubmit
+from gradkit_autograder.hub.formgrader import GradeInTheSandbox, NoKernels
 from gradkit_autograder.hub.settings import HubSettings
 from gradkit_autograder.state.course import Course, CourseError, give_files_to
 
@@ -63,7 +65,7 @@ def proxy_command() -> str:
     return str(PROXY_BIN)
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
+def write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     os.chmod(path, mode)
@@ -71,15 +73,20 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 # The formgrader's rules: nbgrader's command line reads them from nbgrader_config.py, the
 # formgrader (a Jupyter server extension) from jupyter_server_config.py; both get these lines.
-GRADER_RULES = """\
+GRADER_RULES = f"""\
 # a student's output is data, not code, in the graders' pages
 c.HTMLExporter.sanitize_html = True
 # the formgrader never runs a student's notebook as the course account (gradkit grade does, sandboxed)
 from nbgrader.converters.autograde import Autograde
-from gradkit_autograder.hub.formgrader import GradeInTheSandbox
-c.Autograde.autograde_preprocessors = [GradeInTheSandbox if p.__name__ == "Execute" else p
+from {GradeInTheSandbox.__module__} import {GradeInTheSandbox.__name__}
+c.Autograde.autograde_preprocessors = [{GradeInTheSandbox.__name__} if p.__name__ == "Execute" else p
                                        for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 """
+
+
+def dotted(cls: type) -> str:
+    """The name by which a configuration file names ``cls``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _header(settings: HubSettings, role: str) -> str:
@@ -91,7 +98,7 @@ def _nbgrader_config(settings: HubSettings, role: str) -> str:
     text = _header(settings, role) + (f"c.CourseDirectory.course_id = {settings.course_id!r}\n"
                                       f"c.Exchange.root = {str(settings.exchange_root)!r}\n")
     if role != "grader":
-        return text + 'c.ExchangeFactory.submit = "gradkit_autograder.hub.exchange.PrivateSubmit"\n'
+        return text + f"c.ExchangeFactory.submit = {dotted(PrivateSubmit)!r}\n"
     return text + GRADER_RULES
 
 
@@ -108,34 +115,26 @@ def write_role_dirs(settings: HubSettings) -> None:
                 "Content-Security-Policy": "frame-ancestors 'self'"}}
             # the formgrader's server is for grading: no shell and no kernel as the course account
             server["ServerApp"]["terminals_enabled"] = False
-            server["ServerApp"]["kernel_spec_manager_class"] = "gradkit_autograder.hub.formgrader.NoKernels"
+            server["ServerApp"]["kernel_spec_manager_class"] = dotted(NoKernels)
         disabled = {plugin: not panels[name] for name, plugins in LAB_PANELS.items() for plugin in plugins}
         disabled["@jupyter/nbgrader:menu"] = False
-        _write(folder / "jupyter_server_config.json", json.dumps(server, indent=2) + "\n")
-        _write(folder / "labconfig" / "page_config.json", json.dumps({"disabledExtensions": disabled}, indent=2) + "\n")
-        _write(folder / "nbgrader_config.py", _nbgrader_config(settings, role))
+        write(folder / "jupyter_server_config.json", json.dumps(server, indent=2) + "\n")
+        write(folder / "labconfig" / "page_config.json", json.dumps({"disabledExtensions": disabled}, indent=2) + "\n")
+        write(folder / "nbgrader_config.py", _nbgrader_config(settings, role))
         if role == "grader":
-            _write(folder / "jupyter_server_config.py", _header(settings, role) + GRADER_RULES)
+            write(folder / "jupyter_server_config.py", _header(settings, role) + GRADER_RULES)
 
 
-def write_hub_config(settings: HubSettings) -> Path:
-    """``private/jupyterhub_config.py``: it reads the course's settings when the hub starts."""
+def private_folder(settings: HubSettings) -> Path:
+    """The root-only folder (0700), with the CLI's token made once."""
     private = settings.private_dir
     private.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.state_dir, 0o755)
     os.chmod(private, 0o700)
     token = private / TOKEN_FILE
     if not token.exists():
-        _write(token, secrets.token_hex(32), 0o600)
-    path = private / "jupyterhub_config.py"
-    _write(path, "\n".join([
-        "# written by `gradkit hub start`: the hub of the course below, configured from its",
-        "# c.CourseHub settings (gradkit_autograder/hub/hub_config.py). Edit those, not this file.",
-        "from gradkit_autograder.hub.hub_config import configure",
-        "",
-        f"configure(c, {str(settings.course_dir)!r})  # noqa: F821",
-        ""]), 0o600)
-    return path
+        write(token, secrets.token_hex(32), 0o600)
+    return private
 
 
 def cgroup_prefix(settings: HubSettings) -> str:

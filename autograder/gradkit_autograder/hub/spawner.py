@@ -45,23 +45,19 @@ class CourseSpawner(LocalProcessSpawner):
         env["PATH"] = os.pathsep.join([self.tool_bin, "/usr/local/bin", "/usr/bin", "/bin"])
         return env
 
-    def _tree(self):
-        if not hasattr(self, "_cgroup"):
-            self._cgroup = None
-            missing = cgroups.available(cgroups.CONTROLLERS + ("cpu",))
-            if missing:
-                self.log.warning("%s's server runs without a cgroup (%s): no memory or CPU limit", self.user.name,
-                                 missing)
-            else:
-                self._cgroup = cgroups.KernelCgroup(
-                    int((self.mem_limit or 0) // 2**20), self.max_processes,
-                    name=f"{self.cgroup_prefix}.{self.user.name}.{os.urandom(4).hex()}", cpus=float(self.cpu_limit or 0))
-        return self._cgroup
+    def _new_cgroup(self) -> cgroups.KernelCgroup | None:
+        missing = cgroups.available(cgroups.CONTROLLERS + ("cpu",))
+        if missing:
+            self.log.warning("%s's server runs without a cgroup (%s): no memory or CPU limit", self.user.name, missing)
+            return None
+        return cgroups.KernelCgroup(int((self.mem_limit or 0) // 2**20), self.max_processes,
+                                    name=f"{self.cgroup_prefix}.{self.user.name}.{os.urandom(4).hex()}",
+                                    cpus=float(self.cpu_limit or 0))
 
     def make_preexec_fn(self, name):
         become_user = super().make_preexec_fn(name)
-        tree = self._tree()
-        procs = tree.create() if tree else []
+        self._cgroup = self._new_cgroup()
+        procs = self._cgroup.create() if self._cgroup else []
 
         def join_then_become_user():
             for path in procs:   # still root here: join the groups, then drop to the user
@@ -73,7 +69,6 @@ class CourseSpawner(LocalProcessSpawner):
 
     async def stop(self, now=False):
         await super().stop(now=now)
-        tree = getattr(self, "_cgroup", None)
+        tree, self._cgroup = getattr(self, "_cgroup", None), None
         if tree is not None:
             await asyncio.get_running_loop().run_in_executor(None, tree.remove)
-            del self._cgroup

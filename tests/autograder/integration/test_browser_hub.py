@@ -35,7 +35,6 @@ import datetime
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -44,14 +43,11 @@ import nbformat
 import pytest
 
 from gradkit_autograder.grading.class_builder import reference_notebook
-from support import REPO
-from support.course_hub import hub_course
+from support.course_hub import hub_course, need_root
+from support.headless import BROWSER_DIR, need_browser
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    os.geteuid() != 0, reason="the hub makes Unix accounts and runs servers as them: root")]
+pytestmark = pytest.mark.slow
 
-BROWSER_DIR = REPO / "tests" / "support" / "browser"
-CHROMIUM = os.environ.get("GRADKIT_CHROMIUM", "/usr/bin/chromium")
 A = "a0_warmup"
 XSS_VAR = "gkStudentScriptRan"
 XSS_TITLE = "pwned-by-student"
@@ -61,19 +57,6 @@ SCRIPT_CELL = ("from IPython.display import HTML\n"
 LAST_VISIBLE_TEST = "visible test: a 2x1 example"     # Q3's: running down to it runs every question
 FIRST_VISIBLE_TEST = "visible test: small inputs"     # Q1's
 SCORE = re.compile(r"score\s+([\d.]+)\s*/\s*([\d.]+)")
-
-
-def _need_browser() -> None:
-    missing = [what for what, ok in (
-        (CHROMIUM, Path(CHROMIUM).exists()),
-        ("tests/support/browser/node_modules/playwright-core",
-         (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
-        ("node", shutil.which("node") is not None)) if not ok]
-    if missing:
-        why = f"the browser test needs {', '.join(missing)}: run `make browser-deps`"
-        if os.environ.get("CI"):   # CI installs them (.ci/run: make browser-deps), so there it must run
-            pytest.fail(why)
-        pytest.skip(why)
 
 
 def _drive(args: dict, shots: Path, timeout: float = 300) -> dict:
@@ -98,21 +81,9 @@ def _answer(source: str) -> dict:
     return {"marker": source.split("(", 1)[0] + "(", "code": source}   # "def softplus(": the cell to type into
 
 
-def _hub_processes(port: int) -> list[int]:
-    marker = f"JUPYTERHUB_API_URL=http://127.0.0.1:{port + 1}/hub/api".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 def test_students_ta_and_feedback_through_the_hub_in_a_browser(ray_address, tmp_path):
-    _need_browser()
+    need_root()
+    need_browser()
     shots = Path(os.environ.get("GRADKIT_BROWSER_SHOTS", tmp_path / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
     with hub_course(A) as hc:
@@ -217,7 +188,7 @@ def test_students_ta_and_feedback_through_the_hub_in_a_browser(ray_address, tmp_
 
         stopped = hc.gradkit("hub", "stop")
         assert "stopped" in stopped.stdout
-        assert _hub_processes(hc.port) == []
+        assert hc.processes() == []
         for login in hc.people + (hc.account,):
             left = subprocess.run(["pgrep", "-u", login], capture_output=True)
             assert left.returncode == 1, f"{login} left processes"

@@ -38,29 +38,16 @@ from gradkit_autograder.commands.release import release
 from gradkit_autograder.state.scratch_course import scratch_course
 from support.hidden_source import hidden_lines
 from support import REPO
+from support.headless import BROWSER_DIR, need_browser
 
 pytestmark = pytest.mark.slow
-BROWSER_DIR = REPO / "tests" / "support" / "browser"
 STUDENT_CONFIG = REPO / "course" / "student"
-CHROMIUM = os.environ.get("GRADKIT_CHROMIUM", "/usr/bin/chromium")
 A = "a0_warmup"
 ANSWER = ('def softplus(x):\n'
           '    """Numerically stable log(1 + exp(x)), elementwise."""\n'
           '    x = np.asarray(x, dtype=float)\n'
           '    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))\n')
 BAD_LOG = re.compile(r"^\[(E|C) |Traceback|Error fetching", re.M)
-
-
-def _need_browser() -> None:
-    missing = [what for what, ok in (
-        (CHROMIUM, Path(CHROMIUM).exists()),
-        ("tests/support/browser/node_modules/playwright-core", (BROWSER_DIR / "node_modules" / "playwright-core").is_dir()),
-        ("node", shutil.which("node") is not None)) if not ok]
-    if missing:
-        why = f"the browser test needs {', '.join(missing)}: run `make browser-deps`"
-        if os.environ.get("CI"):   # CI installs them (.ci/run: make browser-deps), so there it must run
-            pytest.fail(why)
-        pytest.skip(why)
 
 
 def _free_port() -> int:
@@ -127,7 +114,7 @@ class JupyterLab:
 
 
 def test_student_answers_validates_and_reads_feedback(tmp_path):
-    _need_browser()
+    need_browser()
     shots = Path(os.environ.get("GRADKIT_BROWSER_SHOTS", tmp_path / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
     course = scratch_course(Course.open(REPO / "course"), tmp_path / "kit", [A])

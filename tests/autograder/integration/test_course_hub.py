@@ -31,7 +31,7 @@ import pytest
 
 from gradkit_autograder.grading.class_builder import reference_notebook
 from gradkit_autograder.sandbox import cgroups
-from support.course_hub import hub_course
+from support.course_hub import hub_course, need_root
 from support.hub_client import HubUser
 from support.scripted_student import submission_with
 
@@ -40,7 +40,6 @@ PARTIAL = {"standardize": "def standardize(X):\n    raise NotImplementedError()"
 SCRIPT_OUTPUT = ("from IPython.display import HTML\n"
                  "HTML(\"<b id='xss-mark'>look</b><script>document.title = 'pwned-by-student'</script>\")")
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the hub makes Unix accounts and runs servers as them: root")
 
 
 def _as(login: str, code: str) -> subprocess.CompletedProcess:
@@ -79,20 +78,8 @@ def _cgroup_dir(pid: int, controller: str) -> Path:
     raise AssertionError(f"process {pid} is in no {controller} cgroup")
 
 
-def _hub_processes(port: int) -> list[int]:
-    marker = f"JUPYTERHUB_API_URL=http://127.0.0.1:{port + 1}/hub/api".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 def test_a_class_fetches_submits_is_graded_and_gets_feedback_on_the_hub(ray_address):
+    need_root()
     with hub_course(A) as hc:
         started = hc.gradkit("hub", "start")
         assert f"{hc.url}/hub/login" in started.stdout, started.stdout
@@ -226,6 +213,6 @@ def test_a_class_fetches_submits_is_graded_and_gets_feedback_on_the_hub(ray_addr
 
         stopped = hc.gradkit("hub", "stop")
         assert "stopped" in stopped.stdout
-        assert _hub_processes(hc.port) == []
+        assert hc.processes() == []
         for login in hc.people + (hc.account, hc.late_joiner):
             assert subprocess.run(["pgrep", "-u", login], capture_output=True).returncode == 1, f"{login} left processes"
