@@ -91,3 +91,8 @@ class HubUser:
         put = self.server("PUT", f"/api/contents/{urllib.parse.quote(path)}",
                           json={"type": "notebook", "format": "json", "content": notebook})
         put.raise_for_status()
+
+    def write_text(self, path: str, text: str) -> None:
+        put = self.server("PUT", f"/api/contents/{urllib.parse.quote(path)}",
+                          json={"type": "file", "format": "text", "content": text})
+        put.raise_for_status()

@@ -118,6 +118,7 @@ def test_a_class_fetches_submits_is_graded_and_gets_feedback_on_the_hub(ray_addr
             assert fetched["value"][0]["status"] == "fetched", fetched
             assert student.read_file(f"{A}/warmup.ipynb")["type"] == "notebook"
             student.write_notebook(f"{A}/warmup.ipynb", json.loads(json.dumps(notebook)))
+        alan.write_text(f"{A}/notes.html", "<script>document.title = 'pwned-by-student'</script>")   # handed in too
 
         # each server runs as its person, in a cgroup of its own with the course's memory and CPU limits
         for student in (ada, alan):
@@ -185,6 +186,11 @@ def test_a_class_fetches_submits_is_graded_and_gets_feedback_on_the_hub(ray_addr
         page = ta.call("GET", f"{formgrader}/submissions/{alan_id}")
         assert page.status_code == 200 and "xss-mark" in page.text, page.text[:300]
         assert "<script>document.title" not in page.text, "the student's <script> reached the formgrader's page"
+        # the formgrader serves a submission's files from autograded/, which holds only what the grader
+        # wrote: a page the student handed in beside the notebook is never served from its origin
+        assert (course.submitted_dir(alan.name, A) / "notes.html").is_file()
+        assert ta.call("GET", f"{formgrader}/submissions/{alan_id}/notes.html").status_code == 404
+        assert ta.call("GET", f"{formgrader}/submissions/{alan_id}/warmup.ipynb").status_code == 200
         # the formgrader's server gives the staff no shell and no kernel as the course account
         service = f"/services/{hc.course_id}"
         assert ta.call("POST", f"{service}/api/terminals").status_code not in (200, 201)
