@@ -58,7 +58,7 @@ test: install-dev
 	$(PY) -m pytest -m "not slow and not a5_grading"
 
 # test-all: everything, a5's graded runs included (each a5 kernel starts its own Ray);
-# about 25 minutes on 2 cores. CI runs it (.ci/run). The browser tests skip, saying
+# 25-32 minutes on 2 cores. CI runs it (.ci/run). The browser tests skip, saying
 # why, unless `make browser-deps` has run.
 test-all: install-dev
 	$(PY) -m pytest -m ""
