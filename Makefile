@@ -58,8 +58,8 @@ test: install-dev
 	$(PY) -m pytest -m "not slow and not a5_grading"
 
 # test-all: everything, a5's graded runs included (each a5 kernel starts its own Ray);
-# 25-32 minutes on 2 cores. CI runs it (.ci/run). The browser tests skip, saying
-# why, unless `make browser-deps` has run.
+# 25-32 minutes on 2 cores. CI runs it (.ci/run, after `make browser-deps`). Elsewhere the browser
+# tests skip, saying why, unless `make browser-deps` has run; with CI set they fail instead.
 test-all: install-dev
 	$(PY) -m pytest -m ""
 
@@ -102,7 +102,7 @@ test-floors:
 	cd lib && ../$(FLOORS_PY) -c "import numpy, matplotlib; print('numpy', numpy.__version__, 'matplotlib', matplotlib.__version__)"
 	PYTHONPATH=lib $(FLOORS_PY) -m pytest -q -p no:cacheprovider -m "not slow" $(FLOORS_TESTS)
 
-# browser-deps: what tests/autograder/integration/test_browser_student.py needs: Debian's chromium (installed
+# browser-deps: what the browser tests (test_browser_student.py, test_browser_hub.py) need: Debian's chromium (installed
 # only when /usr/bin/chromium is missing; needs root, as on CI) and playwright-core from
 # npm in tests/support/browser/ (no browser download: the test drives the system chromium).
 .PHONY: browser-deps

@@ -46,7 +46,7 @@ def kind_of(cmdline: str, titles: set[str]) -> str:
         if any(word.endswith(marker) for word in cmdline.split(" ")[:3]) or marker.removeprefix("ray::") in titles:
             return kind
     if "ipykernel_launcher" in cmdline:
-        return "the kernel (driver of its Ray)"
+        return "the kernel (for a5 also the driver of its Ray)"
     names = {title.split(".")[0] for title in titles if title != "IDLE"}
     actors = sorted(name for name in names if name.lstrip("_")[:1].isupper())   # classes; tasks are functions
     if actors:
@@ -63,6 +63,7 @@ class TreeSampler:
 
     def __init__(self, period_s: float = 0.1):
         self.period_s, self.cpu, self.cmd, self.titles = period_s, {}, {}, {}
+        self._lock = threading.Lock()   # the notebook's hooks read the totals while this thread writes them
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -75,10 +76,11 @@ class TreeSampler:
                         cmdline = " ".join(child.cmdline())
                 except psutil.Error:
                     continue
-                self.cpu[child.pid] = times.user + times.system
-                self.cmd.setdefault(child.pid, cmdline)
-                if cmdline.startswith("ray::"):
-                    self.titles.setdefault(child.pid, set()).add(cmdline[5:].strip())
+                with self._lock:
+                    self.cpu[child.pid] = times.user + times.system
+                    self.cmd.setdefault(child.pid, cmdline)
+                    if cmdline.startswith("ray::"):
+                        self.titles.setdefault(child.pid, set()).add(cmdline[5:].strip())
             self._stop.wait(self.period_s)
 
     def __enter__(self) -> "TreeSampler":
@@ -91,7 +93,8 @@ class TreeSampler:
         self._thread.join()
 
     def total(self) -> float:
-        return sum(self.cpu.values())
+        with self._lock:
+            return sum(self.cpu.values())
 
     def by_kind(self) -> dict[str, tuple[int, float]]:
         kinds: dict[str, tuple[int, float]] = {}
@@ -126,10 +129,9 @@ def run(notebook: Path, cells: int | None) -> tuple[TreeSampler, list[tuple[str,
         NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
                        on_cell_execute=before, on_cell_executed=after, shutdown_kernel="immediate").execute()
         wall = time.perf_counter() - started
-        left = [psutil.Process(pid) for pid in sampler.cpu if psutil.pid_exists(pid)]
-    for process in left:   # what the killed kernel started (its Ray), gone with it as in grading
+    for pid in sampler.cpu:   # what the killed kernel started (its Ray), gone with it as in grading
         try:
-            process.kill()
+            psutil.Process(pid).kill()
         except psutil.Error:
             pass
     shutil.rmtree(folder, ignore_errors=True)

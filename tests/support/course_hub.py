@@ -82,6 +82,23 @@ class HubCourse:
         with open(self.course.root / "roster.csv", "a") as fh:
             fh.write(f"{login},Grace,Hopper,grace@example.edu,3\n")
 
+    def collect_and_grade(self, assignment: str, ray_address: str) -> tuple[dict[str, float], float]:
+        """`gradkit collect --exchange` (every student's submission imported), then `gradkit grade`:
+        each student's score from the gradebook, and the assignment's full marks."""
+        collected = self.gradkit("collect", "--exchange").stdout
+        assert all(f"imported  {s}" in collected for s in self.students), collected
+        self.gradkit("grade", assignment, "--workers", "2", "--address", ray_address)
+        with self.course.gradebook() as gb:
+            return ({s: gb.find_submission(assignment, s).score for s in self.students},
+                    gb.find_assignment(assignment).max_score)
+
+    def days_late(self, assignment: str) -> dict[str, int]:
+        """Each student's days late on ``assignment``, from `gradkit status`'s term.csv."""
+        self.gradkit("status")
+        with open(self.course.root / "reports" / "term.csv", newline="") as fh:
+            return {row["student"]: int(row["days_late"]) for row in csv.DictReader(fh)
+                    if row["assignment"] == assignment}
+
     def gradkit(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         done = subprocess.run([GRADKIT, *args, "--course", str(self.course.root)], capture_output=True,
                               text=True, timeout=timeout)

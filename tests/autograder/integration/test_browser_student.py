@@ -8,8 +8,8 @@ page is opened in the same browser: its summary is there, and no hidden-test lin
 or value is. Screenshots land in ``$GRADKIT_BROWSER_SHOTS`` (default: the test's
 temporary folder) and are named in the failure message.
 
-Needs Debian's ``chromium`` and ``tests/support/browser/node_modules`` (``make browser-deps``);
-without them the test fails with that instruction instead of being skipped.
+Needs Debian's ``chromium`` and ``tests/support/browser/node_modules`` (``make browser-deps``):
+skipped without them, saying so, and failed instead where ``CI`` is set (``.ci/run`` sets it).
 """
 
 from __future__ import annotations
